@@ -1,0 +1,3 @@
+from audio_gs.cli import main
+
+raise SystemExit(main())

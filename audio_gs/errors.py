@@ -1,0 +1,5 @@
+"""The one exception type for errors a user can cause (bad file, bad flag, corrupt .ags)."""
+
+
+class AudioGSError(Exception):
+    """A user-facing error: the command line prints its message on one line and exits with 2."""
