@@ -11,6 +11,7 @@ from audio_gs.errors import AudioGSError
 
 DEFAULTS: dict = {
     # what to fit
+    "input_path": None,
     "sample_rate": None,  # Hz; None keeps the file's rate
     "offset": 0.0,  # seconds into the file
     "duration": None,  # seconds; None = to the end
@@ -25,6 +26,7 @@ DEFAULTS: dict = {
     # optimisation
     "num_steps": 5000,
     "lr": 0.01,
+    "lr_final_ratio": 0.1,  # cosine decay of the learning rate to this share of lr
     "loss_type": "l2",  # l2 | l1 | spectral
     "perceptual_weight": 0.0,  # weight of the log-mel term
     "ls_every": 250,  # re-solve amplitudes by least squares every N steps (0 = never)

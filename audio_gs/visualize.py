@@ -1,0 +1,75 @@
+"""Figures: the Gaussians drawn as time-frequency ellipses over the spectrogram, and the residual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from audio_gs.atoms import Atoms
+from audio_gs.audio_io import atomic_write
+
+
+def _spectrogram_db(x: np.ndarray, sr: int, n_fft: int):
+    from scipy.signal import stft
+
+    f, t, Z = stft(x, fs=sr, nperseg=n_fft, noverlap=3 * n_fft // 4)
+    return f, t, 20 * np.log10(np.abs(Z) + 1e-9)
+
+
+def ellipse_polygons(atoms: Atoms, n_points: int = 24) -> np.ndarray:
+    """One-sigma outline of each atom in (seconds, Hz), sheared by its chirp: [K, n_points, 2]."""
+    t = atoms.time.detach().double().cpu().numpy()[:, None]
+    f = atoms.freq.detach().double().cpu().numpy()[:, None]
+    s = atoms.sigma.detach().double().cpu().numpy()[:, None]
+    c = atoms.chirp.detach().double().cpu().numpy()[:, None]
+    th = np.linspace(0, 2 * np.pi, n_points)[None, :]
+    dt = s * np.cos(th)
+    df = np.sin(th) / (2 * np.pi * s) + c * dt
+    return np.stack([t + dt, f + df], axis=-1)
+
+
+def plot_gaussians(signal: np.ndarray, atoms: Atoms, path: str | Path, residual: np.ndarray | None = None,
+                   title: str = "", max_atoms: int = 4000, channel: int = 0) -> Path:
+    """Write a PNG: spectrogram of signal [C, N] (channel `channel`) with the atoms as ellipses
+    (shade = amplitude, strongest max_atoms drawn), and below it the residual's spectrogram."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    sr = atoms.sample_rate
+    x = np.asarray(signal)[channel]
+    n_fft = int(2 ** np.round(np.log2(sr * 0.032)))
+    rows = 2 if residual is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 4.2 * rows), sharex=True, squeeze=False)
+    f, t, S = _spectrogram_db(x, sr, n_fft)
+    vmax = S.max()
+    vmin = vmax - 80
+    ax = axes[0, 0]
+    ax.pcolormesh(t, f, S, shading="auto", cmap="magma", vmin=vmin, vmax=vmax)
+    sel = atoms.select(atoms.channel == channel) if atoms.n_channels > 1 else atoms
+    amp = sel.amplitude.detach().cpu().numpy()
+    order = np.argsort(-amp)[:max_atoms]
+    if len(order):
+        polys = ellipse_polygons(sel.select(order))
+        a = amp[order]
+        shade = np.clip(1 + np.log10(a / a.max() + 1e-12) / 3, 0.15, 1.0)  # 60 dB range
+        colors = np.zeros((len(order), 4))
+        colors[:, :3] = (0.3, 0.9, 1.0)
+        colors[:, 3] = shade
+        ax.add_collection(PolyCollection(polys, facecolors="none", edgecolors=colors, linewidths=0.6))
+    ax.set_ylim(0, sr / 2)
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(title or f"{len(atoms)} Gaussians over the input spectrogram (1-sigma ellipses)")
+    if residual is not None:
+        fr, tr, R = _spectrogram_db(np.asarray(residual)[channel], sr, n_fft)
+        ax2 = axes[1, 0]
+        im = ax2.pcolormesh(tr, fr, R, shading="auto", cmap="magma", vmin=vmin, vmax=vmax)
+        ax2.set_ylabel("frequency (Hz)")
+        ax2.set_title("residual (input - reconstruction), same colour scale")
+        fig.colorbar(im, ax=axes[:, 0].tolist(), label="dB", shrink=0.8)
+    axes[-1, 0].set_xlim(0, x.shape[-1] / sr)
+    axes[-1, 0].set_xlabel("time (s)")
+    return atomic_write(path, lambda tmp: (fig.savefig(tmp, dpi=110, format="png"), plt.close(fig)))
