@@ -141,7 +141,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
             coded_atoms = qat_finetune(atoms, result.target, result.n_samples, cfg, cfg["qat_steps"])
         n_bytes = bs.write_ags(log_dir / "model.ags", coded_atoms, result.n_samples,
-                               bits_per_param=cfg["bits_per_param"], bit_allocation=cfg["bit_allocation"])
+                               bits_per_param=cfg["bits_per_param"], bit_allocation=cfg["bit_allocation"],
+                               target=result.target)
         decoded_atoms, _ = bs.read_ags(log_dir / "model.ags")
         decoded = render(decoded_atoms, result.n_samples)
         snr_coded = snr_db(x, decoded)
