@@ -499,10 +499,13 @@ def read_bytes(path: str | Path) -> bytes:
         raise AgsFormatError(f"{path}: no such file")
     if not path.is_file():
         raise AgsFormatError(f"{path}: not a file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise AgsFormatError(f"{path}: {size} bytes is larger than any .ags file this decoder reads")
-    return path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise AgsFormatError(f"{path}: {size} bytes is larger than any .ags file this decoder reads")
+        return path.read_bytes()
+    except OSError as exc:
+        raise AgsFormatError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
 def decode(data: bytes):

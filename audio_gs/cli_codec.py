@@ -11,6 +11,8 @@ from pathlib import Path
 
 from audio_gs.errors import AudioGSError
 
+OUTPUT_EXTS = (".wav", ".flac", ".ogg")  # what audio_io.save_audio writes
+
 
 def _summary(n_samples, n_channels, sample_rate, n_bytes, snr):
     from audio_gs.cli import compression_summary
@@ -92,9 +94,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from audio_gs.bitstream import read_ags
     from audio_gs.render import render
 
+    out = Path(args.output or Path(args.input).with_suffix(".wav"))
+    if out.suffix.lower() not in OUTPUT_EXTS:
+        raise AudioGSError(f"{out}: output format '{out.suffix or '(none)'}' not supported "
+                           f"({', '.join(OUTPUT_EXTS)})")
     atoms, n_samples = read_ags(args.input)
     y = render(atoms, n_samples).detach().numpy()
-    out = Path(args.output or Path(args.input).with_suffix(".wav"))
     save_audio(out, y, atoms.sample_rate)
     print(f"decoded {len(atoms)} Gaussians, {n_samples / atoms.sample_rate:.2f} s at {atoms.sample_rate} Hz -> {out}")
     return 0

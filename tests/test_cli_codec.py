@@ -89,3 +89,9 @@ def test_fit_writes_the_ags_file_and_reports_its_size(tmp_path, capsys):
     summary = json.loads((log / "summary.json").read_text())
     assert summary["bytes"] == size and summary["bytes_is_estimate"] is False
     assert f"compressed size (.ags file): {size:,} bytes" in capsys.readouterr().out
+
+
+def test_decode_refuses_an_unwritable_output_format(tmp_path, capsys):
+    write_ags(tmp_path / "a.ags", random_atoms(5, sr=SR), 800)
+    assert main(["decode", str(tmp_path / "a.ags"), "-o", str(tmp_path / "a.xyz")]) == 2
+    assert "not supported" in capsys.readouterr().err
