@@ -154,7 +154,8 @@ def test_fuzzed_files_decode_identically_or_fail_cleanly(valid_file):
         elif kind == 2:
             d = d[:int(rng.integers(len(d)))]
         else:
-            d = d[:int(rng.integers(len(d)))] + bytes(rng.integers(0, 256, size=int(rng.integers(1, 20)), dtype=np.uint8))
+            junk = rng.integers(0, 256, size=int(rng.integers(1, 20)), dtype=np.uint8)
+            d = d[:int(rng.integers(len(d)))] + bytes(junk)
         try:
             got, n2 = bs.decode(bytes(d))
         except AgsFormatError as exc:
