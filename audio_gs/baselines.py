@@ -17,6 +17,7 @@ Command line (used by the Snakefile)::
 
     python -m audio_gs.baselines encode REF.wav -o OUT.opus --codec opus --kbps 16 --info enc.json
     python -m audio_gs.baselines decode OUT.opus -o DEC.wav --codec opus --reference REF.wav --info dec.json
+    python -m audio_gs.baselines roundtrip REF.wav -o OUT.opus --decoded DEC.wav --codec opus --kbps 16 --info info.json
 """
 
 from __future__ import annotations
@@ -176,9 +177,23 @@ def main(argv=None) -> int:
     d.add_argument("--codec", required=True, choices=sorted(CODECS))
     d.add_argument("--reference", required=True, help="reference audio (its rate and length; delay alignment)")
     d.add_argument("--info", help="write decode facts as JSON here")
+    rt = sub.add_parser("roundtrip", help="encode at a target bitrate and decode back (one process)")
+    rt.add_argument("input", help="reference audio")
+    rt.add_argument("-o", "--output", required=True, help="coded file")
+    rt.add_argument("--decoded", required=True, help="decoded WAV at the reference's rate")
+    rt.add_argument("--codec", required=True, choices=sorted(CODECS))
+    rt.add_argument("--kbps", type=float, required=True, help="target bitrate (kbit/s)")
+    rt.add_argument("--info", help="write encode + decode facts as JSON here")
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "encode":
+        if args.cmd == "roundtrip":
+            x, sr = load_audio(args.input)
+            data, info = encode_at_bitrate(x, sr, args.codec, args.kbps)
+            atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
+            y, dinfo = decode_file(args.output, args.codec, sr, x)
+            save_audio(args.decoded, y, sr)
+            info.update(dinfo)
+        elif args.cmd == "encode":
             x, sr = load_audio(args.input)
             data, info = encode_at_bitrate(x, sr, args.codec, args.kbps)
             atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))

@@ -192,20 +192,22 @@ def check_audio_file(path: Path) -> str | None:
     try:
         x, _ = load_audio(path, duration=30.0)
     except AudioGSError as exc:
-        return str(exc)
+        msg = str(exc)
+        return msg[len(f"{path}: "):] if msg.startswith(f"{path}: ") else msg
     if float(np.max(np.abs(x))) <= 0.0:
-        return f"{path}: signal is all zeros"
+        return "signal is all zeros"
     return None
 
 
 def discover(datasets_dir: str | os.PathLike, sources: dict | None = None, categories=None,
-             report=sys.stderr) -> list[Clip]:
+             report=None) -> list[Clip]:
     """Every benchmark clip: the listed sources plus user files found in datasets_dir/<category>/.
 
     categories limits the result (None = all). A user file that does not decode, or a folder that is
     not a known category, is reported on `report` and skipped. Listed clips are returned whether or
     not their dataset file exists yet (the pipeline fetches them).
     """
+    report = report or sys.stderr
     datasets_dir = Path(datasets_dir)
     cats = None if categories is None else set(categories)
     clips: list[Clip] = []

@@ -380,6 +380,9 @@ def main(argv=None) -> int:
                     help="JSON file(s) with encode_seconds / decode_seconds / fit_seconds (later files win)")
     ap.add_argument("--meta", action="append", default=[], help="KEY=VALUE copied into the row (repeatable)")
     ap.add_argument("--meta_json", action="append", default=[], help="JSON file whose mapping is copied into the row")
+    ap.add_argument("--fit_summary", help="summary.json of `audio-gs fit`: adds gaussians_fitted, fit_snr_db, fit_seconds, fit_steps")
+    ap.add_argument("--codec_info", action="append", default=[],
+                    help="baseline encode/decode info JSON: adds codec_level, target_reached, encode_rate, delay_samples")
     ap.add_argument("--metrics", help="comma-separated subset of " + ",".join(QUALITY_METRICS))
     ap.add_argument("-o", "--output", required=True, help="row as JSON")
     args = ap.parse_args(argv)
@@ -392,7 +395,16 @@ def main(argv=None) -> int:
         row.update(json.loads(Path(mj).read_text()))
     for kv in args.meta:
         k, _, v = kv.partition("=")
-        row[k] = v
+        try:  # numbers and booleans keep their type; anything else is a string
+            row[k] = json.loads(v)
+        except ValueError:
+            row[k] = v
+    for ci in args.codec_info:
+        info = json.loads(Path(ci).read_text())
+        for src, dst in (("level", "codec_level"), ("target_reached", "target_reached"), ("encode_rate", "encode_rate"),
+                         ("delay_samples", "delay_samples"), ("levels_tried", "levels_tried")):
+            if src in info:
+                row[dst] = info[src]
     timing: dict = {}
     for tj in args.timing_json:
         p = Path(tj)
@@ -401,6 +413,13 @@ def main(argv=None) -> int:
     enc = timing.get("encode_seconds")
     if enc is None and timing.get("fit_seconds") is not None:
         enc = float(timing["fit_seconds"]) + float(timing.get("quantize_seconds") or 0.0)
+    if args.fit_summary:
+        fs = json.loads(Path(args.fit_summary).read_text())
+        if enc is None and fs.get("fit_seconds") is not None:  # the fit is audio_gs's encoder
+            enc = float(fs["fit_seconds"]) + float(timing.get("quantize_seconds") or 0.0)
+        for src, dst in (("n_gaussians", "gaussians_fitted"), ("snr_db", "fit_snr_db"), ("fit_seconds", "fit_seconds"),
+                         ("steps", "fit_steps")):
+            row[dst] = fs.get(src)
     try:
         ref, sr = load_audio(args.reference)
         deg, sr_d = load_audio(args.decoded)
