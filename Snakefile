@@ -100,6 +100,7 @@ rule prepare:
             {k: v for k, v in CLIPS[w.listed].to_dict().items() if k in ("file", "sha256", "offset", "duration")},
             sort_keys=True,
         ),
+    priority: 20  # data first, so that every fit can start early
     log:
         f"{LOGS}/prepare/{{category}}/{{listed}}.log",
     benchmark:
@@ -126,6 +127,7 @@ rule reference:
         dur=lambda w: P["categories"][CLIPS[w.clip].category]["excerpt_s"],
         clip=lambda w: f"{R}/ref/{w.clip}.clip.json",
         meta=lambda w: json.dumps(CLIPS[w.clip].to_dict(), sort_keys=True),
+    priority: 20
     log:
         f"{LOGS}/reference/{{clip}}.log",
     benchmark:
@@ -323,6 +325,7 @@ rule report:
     """RD plots, BD-rate, claims table, figures, audio players: reports/index.html + report.md."""
     input:
         csv=f"{R}/metrics.csv",
+        code=os.path.join(os.path.dirname(B.__file__), "report.py"),  # its code changed: rebuild the report
         refs=[f"{R}/ref/{c}.json" for c in CLIPS],
         figures=sorted(
             {f"{R}/fit/{p['clip']}/{p['config']}/n{p['count']}/train/gaussians_visualization.png" for p in GS}

@@ -33,61 +33,67 @@ from audio_gs.errors import AudioGSError
 
 CODEC_COLORS = {"opus": "#1f77b4", "mp3": "#ff7f0e", "vorbis": "#2ca02c"}
 GS_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-QUALITY = [("snr_db", "SNR (dB)"), ("pesq_wb", "PESQ-WB (MOS-LQO)")]
+QUALITY = [("snr_db", "SNR (dB)"), ("pesq_wb", "PESQ-WB (MOS-LQO)"), ("visqol", "ViSQOL (MOS-LQO)")]
 TABLE_METRICS = ["kbps", "compression_ratio", "snr_db", "segsnr_db", "si_sdr_db", "sdr_db", "pesq_wb", "stoi",
                  "visqol", "lsd_db", "mel_distance"]
 
 
 # ---- Bjontegaard deltas --------------------------------------------------------------------------
-def _bd_fit(x: np.ndarray, y: np.ndarray):
-    deg = min(3, len(x) - 1)
-    return np.polyfit(x, y, deg), deg
+def rd_front(rate, quality) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a curve that are not dominated (quality rises with rate), sorted by rate.
 
-
-def _integral(coef, lo, hi) -> float:
-    p = np.polyint(coef)
-    return float(np.polyval(p, hi) - np.polyval(p, lo))
-
-
-def _clean(rate, quality):
+    A point with no more quality than a cheaper one is dropped (e.g. a codec that cannot go below a
+    bitrate and returns the same file twice, or a PESQ outlier), so that both axes are monotonic.
+    """
     r, q = np.asarray(rate, float), np.asarray(quality, float)
     ok = np.isfinite(r) & np.isfinite(q) & (r > 0)
-    return r[ok], q[ok]
+    r, q = r[ok], q[ok]
+    order = np.lexsort((-q, r))
+    keep_r, keep_q = [], []
+    for ri, qi in zip(r[order], q[order]):
+        if not keep_q or (qi > keep_q[-1] and ri > keep_r[-1]):
+            keep_r.append(ri)
+            keep_q.append(qi)
+    return np.array(keep_r), np.array(keep_q)
+
+
+def _pchip_mean(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
+    from scipy.interpolate import PchipInterpolator
+
+    return float(PchipInterpolator(x, y).integrate(lo, hi) / (hi - lo))
 
 
 def bd_rate(rate_ref, q_ref, rate_test, q_test) -> float:
     """Bjontegaard delta rate (%): average bitrate change of test vs ref at equal quality.
 
-    Negative: test needs fewer bits. Fits log(rate) as a polynomial (degree min(3, n-1)) of quality,
-    integrated over the overlapping quality interval. Raises ValueError when it cannot be computed.
+    Negative: test needs fewer bits. log(rate) is interpolated as a function of quality with a
+    monotone piecewise cubic (PCHIP, as in current BD-rate practice) through each curve's
+    non-dominated points, and averaged over the overlapping quality interval. Raises ValueError when
+    it cannot be computed (fewer than 2 points, no overlap).
     """
-    r1, q1 = _clean(rate_ref, q_ref)
-    r2, q2 = _clean(rate_test, q_test)
+    r1, q1 = rd_front(rate_ref, q_ref)
+    r2, q2 = rd_front(rate_test, q_test)
     if len(r1) < 2 or len(r2) < 2:
-        raise ValueError("fewer than 2 points on a curve")
+        raise ValueError("fewer than 2 non-dominated points on a curve")
     lo, hi = max(q1.min(), q2.min()), min(q1.max(), q2.max())
     if not hi > lo:
         raise ValueError("quality ranges do not overlap")
-    c1, _ = _bd_fit(q1, np.log(r1))
-    c2, _ = _bd_fit(q2, np.log(r2))
-    avg = (_integral(c2, lo, hi) - _integral(c1, lo, hi)) / (hi - lo)
+    avg = _pchip_mean(q2, np.log(r2), lo, hi) - _pchip_mean(q1, np.log(r1), lo, hi)
     return float((math.exp(avg) - 1) * 100)
 
 
 def bd_quality(rate_ref, q_ref, rate_test, q_test) -> float:
     """Bjontegaard delta quality (e.g. BD-SNR in dB): average quality change of test vs ref at equal
-    rate, fitting quality as a polynomial of log(rate) over the overlapping rate interval."""
-    r1, q1 = _clean(rate_ref, q_ref)
-    r2, q2 = _clean(rate_test, q_test)
+    rate; quality interpolated (PCHIP) against log(rate) over the overlapping rate interval."""
+    r1, q1 = rd_front(rate_ref, q_ref)
+    r2, q2 = rd_front(rate_test, q_test)
     if len(r1) < 2 or len(r2) < 2:
-        raise ValueError("fewer than 2 points on a curve")
+        raise ValueError("fewer than 2 non-dominated points on a curve")
     l1, l2 = np.log(r1), np.log(r2)
     lo, hi = max(l1.min(), l2.min()), min(l1.max(), l2.max())
     if not hi > lo:
         raise ValueError("bitrate ranges do not overlap")
-    c1, _ = _bd_fit(l1, q1)
-    c2, _ = _bd_fit(l2, q2)
-    return float((_integral(c2, lo, hi) - _integral(c1, lo, hi)) / (hi - lo))
+    return _pchip_mean(l2, q2, lo, hi) - _pchip_mean(l1, q1, lo, hi)
 
 
 # ---- tables from the metrics ---------------------------------------------------------------------
@@ -145,9 +151,9 @@ def bd_table(df):
                         continue
                     try:
                         row[name] = fn(a["kbps"], a[metric], t["kbps"], t[metric])
-                    except (ValueError, np.linalg.LinAlgError) as exc:
+                    except ValueError as exc:
                         row[name] = None
-                        reasons.append(f"{name}: {exc}")
+                        reasons.append(f"{name} of {s} vs {c} on {clip}: {exc}")
                 row["reason"] = "; ".join(reasons)
                 rows.append(row)
     per_clip = pd.DataFrame(rows, columns=["category", "clip", "series", "codec", "bd_rate_snr_pct", "bd_snr_db",
@@ -157,8 +163,10 @@ def bd_table(df):
     vals = ["bd_rate_snr_pct", "bd_snr_db", "bd_rate_pesq_pct", "bd_pesq"]
     num = per_clip.copy()
     num[vals] = num[vals].apply(pd.to_numeric, errors="coerce")
-    cat = num.groupby(["category", "series", "codec"])[vals].mean().reset_index()
-    cat["n_clips"] = num.groupby(["category", "series", "codec"])["clip"].nunique().values
+    grp = num.groupby(["category", "series", "codec"])
+    cat = grp[vals].mean().reset_index()
+    counts = grp[vals].count().values  # clips with a value, per delta
+    cat["n_clips"] = [", ".join(str(int(c)) for c in row) for row in counts]
     return per_clip, cat
 
 
@@ -185,6 +193,17 @@ def claims_table(df, claims: list[dict], default_bits: int = 8):
     return out
 
 
+def headline_rows(means) -> list[list]:
+    """One row per (category, series): its grid points as 'kbps: SNR dB / PESQ', for a compact table."""
+    rows = []
+    for (cat, series), g in means.groupby(["category", "series"], sort=True):
+        g = g.sort_values("kbps")
+        pts = "; ".join(f"{_fmt(r['kbps'], 1)}: {_fmt(r['snr_db'], 1)} / {_fmt(r.get('pesq_wb'), 2)}"
+                        for _, r in g.iterrows())
+        rows.append([cat, series, pts])
+    return rows
+
+
 def missing_table(df):
     """(metric, reason, count) for every metric recorded as missing."""
     out = []
@@ -204,7 +223,7 @@ def _series_style(series: str, gs_list: list[str]) -> dict:
 
 
 def plot_rd(df, category: str, path) -> Path:
-    """SNR and PESQ vs kbps for one category: category means (lines) and single clips (dots)."""
+    """SNR, PESQ and ViSQOL vs kbps for one category: category means (lines) and single clips (dots)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -213,9 +232,12 @@ def plot_rd(df, category: str, path) -> Path:
     d = df[df["category"] == category]
     means = rd_means(d)
     gs_list = sorted(d.loc[d["system"] == "audio_gs", "series"].dropna().unique())
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, len(QUALITY), figsize=(6 * len(QUALITY), 4.6))
     n_clips = d["clip"].nunique()
     for ax, (metric, label) in zip(axes, QUALITY):
+        if metric not in d.columns:
+            ax.set_title(f"{category}: no {metric} column")
+            continue
         for series, g in d.groupby("series"):
             st = _series_style(series, gs_list)
             ax.scatter(g["kbps"], g[metric], s=10, alpha=0.35, color=st["color"])
@@ -371,7 +393,7 @@ def build(metrics_csv, benchmark_yaml, profile: str, results_dir, out_dir) -> di
         ref_wav = results / "ref" / f"{clip}.wav"
         items = [("original", ref_wav, None)]
         if pick is not None:
-            items.append((f"audio_gs {pick['series']}, {int(pick['gaussians'])} Gaussians", pick.get("decoded_path"), pick))
+            items.append((f"{pick['series']}, {int(pick['gaussians'])} Gaussians", pick.get("decoded_path"), pick))
         if near is not None:
             items.append((f"Opus, target {near['target_kbps']:g} kbps", near.get("decoded_path"), near))
         for label, wav, row in items:
@@ -416,11 +438,11 @@ def build(metrics_csv, benchmark_yaml, profile: str, results_dir, out_dir) -> di
     claims_head = ["category", "Gaussians", "bits", "claimed ratio", "measured ratio", "claimed SNR dB",
                    "measured SNR dB", "claimed kbps", "measured kbps", "measured PESQ", "note"]
     bd_head = ["category", "audio_gs series", "vs codec", "BD-rate (SNR) %", "BD-SNR dB", "BD-rate (PESQ) %",
-               "BD-PESQ", "clips"]
+               "BD-PESQ", "clips per delta"]
     bd_rows = [] if cat_bd.empty else [[r["category"], r["series"], r["codec"], _fmt(r["bd_rate_snr_pct"], 1),
                                         _fmt(r["bd_snr_db"], 2), _fmt(r["bd_rate_pesq_pct"], 1), _fmt(r["bd_pesq"], 2),
-                                        int(r["n_clips"])] for _, r in cat_bd.iterrows()]
-    bd_reasons = sorted({r for r in per_clip_bd.get("reason", []) if r}) if not per_clip_bd.empty else []
+                                        r["n_clips"]] for _, r in cat_bd.iterrows()]
+    bd_reasons = sorted({x for r in per_clip_bd.get("reason", []) if r for x in r.split("; ")}) if not per_clip_bd.empty else []
     mean_head = ["category", "series", "Gaussians / target kbps", "kbps", "SNR dB", "PESQ", "ViSQOL", "STOI", "clips"]
     mean_rows = [[r["category"], r["series"], _fmt(r["grid"], 0), _fmt(r["kbps"], 2), _fmt(r["snr_db"], 2),
                   _fmt(r.get("pesq_wb"), 2), _fmt(r.get("visqol"), 2), _fmt(r.get("stoi"), 3), int(r["n_clips"])]
@@ -452,17 +474,21 @@ def build(metrics_csv, benchmark_yaml, profile: str, results_dir, out_dir) -> di
              "is shown as — and listed with its reason at the end.")
     bd_note = ("BD-rate: average bitrate change of audio_gs against the codec at equal quality (negative = audio_gs "
                "needs fewer bits); BD-SNR / BD-PESQ: average quality change at equal bitrate (positive = audio_gs "
-               "better). Bjontegaard's method, polynomial degree min(3, points - 1), per clip over the overlapping "
-               "range, then averaged over the category's clips.")
+               "better). Bjontegaard's method with monotone piecewise-cubic (PCHIP) interpolation through each "
+               "curve's non-dominated points, per clip over the overlapping range only (no extrapolation), then "
+               "averaged over the category's clips. A pair whose ranges do not overlap on a clip is left out of "
+               "that average and listed below.")
 
     # ---- Markdown
     md = [f"# audio_gs benchmark report", "", grid_note, "", intro, ""]
+    md += ["## At a glance", "", "Category means at each grid point, as kbps: SNR dB / PESQ-WB.", "",
+           md_table(["category", "series", "points (kbps: SNR dB / PESQ)"], headline_rows(means)), ""]
     md += ["## Rate-distortion", ""]
     for c in cats:
         md += [f"### {c}", "", f"![{c} RD](figures/rd_{c}.png)", ""]
     md += ["## BD-rate / BD-SNR", "", bd_note, "", md_table(bd_head, bd_rows) if bd_rows else "(no pairs)", ""]
     if bd_reasons:
-        md += ["Not computed: " + "; ".join(bd_reasons), ""]
+        md += ["Not computed (left out of the averages):", ""] + [f"- {r}" for r in bd_reasons] + [""]
     md += ["## The training guide's claims beside our measurements", "",
            "Claimed: the original training guide's figures. Measured: mean over this category's clips at the same "
            "Gaussian count (reference excerpts of this profile, real .ags sizes).", "", md_table(claims_head, claims_rows), ""]
@@ -496,7 +522,8 @@ def build(metrics_csv, benchmark_yaml, profile: str, results_dir, out_dir) -> di
         h.append(f"<h3>{html.escape(c)}</h3><img alt='{c} RD' src='{_img_data_uri(plots[c])}'>")
     h += ["<h2>BD-rate / BD-SNR</h2>", f"<p>{html.escape(bd_note)}</p>", html_table(bd_head, bd_rows) if bd_rows else "<p>(no pairs)</p>"]
     if bd_reasons:
-        h.append(f"<p>Not computed: {html.escape('; '.join(bd_reasons))}</p>")
+        h.append("<p>Not computed (left out of the averages):</p><ul>"
+                 + "".join(f"<li>{html.escape(r)}</li>" for r in bd_reasons) + "</ul>")
     h += ["<h2>The training guide's claims beside our measurements</h2>",
           "<p>Claimed: the original training guide's figures. Measured: mean over this category's clips at the same "
           "Gaussian count.</p>", html_table(claims_head, claims_rows)]
