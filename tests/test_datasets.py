@@ -145,7 +145,8 @@ def test_reference_is_mono_resampled_shortened_and_below_full_scale(tmp_path):
     assert info["n_samples"] == len(y) and np.max(np.abs(y)) <= 1.0
 
 
-def test_cli_fetch_writes_the_dataset_file(tmp_path):
+def test_cli_fetch_writes_the_dataset_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(D.MIRROR_ENV, raising=False)  # CI sets it; this test uses sources.yaml's mirror key
     mirror = tmp_path / "m"
     mirror.mkdir()
     src = _write_tone(mirror / "t.wav", sr=8000)
