@@ -107,13 +107,14 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     mode = cfg["stereo_mode"] if n_channels == 2 else "lr"
     target = to_model_channels(x, mode).contiguous()
     budget = int(cfg["num_gaussians"])
-    adaptive = bool(cfg["adaptive_add"]) and cfg["add_gaussians_steps"]
-    n_init = max(1, int(round(budget * (cfg["init_fraction"] if adaptive else 1.0))))
+    # Add steps outside (0, num_steps] never run; without any, the whole budget is placed at init.
+    add_steps = sorted(s for s in cfg["add_gaussians_steps"] if 0 < s <= cfg["num_steps"]) \
+        if cfg["adaptive_add"] else []
+    n_init = max(1, int(round(budget * (cfg["init_fraction"] if add_steps else 1.0))))
     atoms = initialise(target, sample_rate, n_init, method=cfg["init_method"], scales_ms=cfg["scales_ms"],
                        per_round=cfg["mp_atoms_per_round"], seed=cfg["seed"])
     atoms.n_channels, atoms.stereo_mode = n_channels, mode
     history: list = []
-    add_steps = sorted(s for s in cfg["add_gaussians_steps"] if 0 < s <= cfg["num_steps"]) if adaptive else []
     bar = None
     if progress and cfg["num_steps"] > 0:
         from tqdm import tqdm

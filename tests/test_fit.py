@@ -54,6 +54,14 @@ def test_adaptive_add_fills_the_budget_and_helps():
     assert adaptive.snr_db > plain.snr_db
 
 
+def test_adaptive_add_with_no_add_step_inside_the_run_uses_the_whole_budget():
+    x = mixture(8000, 0.5)[None]
+    cfg = resolve_config(None, {"num_gaussians": 40, "num_steps": 20, "init_method": "peaks", "log_every": 10,
+                                "adaptive_add": True, "init_fraction": 0.5, "add_gaussians_steps": [500, 1000]})
+    r = fit_signal(x, 8000, cfg, progress=False)
+    assert r.history[0][3] == 40 and len(r.atoms) == 40
+
+
 def test_prune_drops_negligible_atoms_and_add_targets_the_residual():
     atoms = random_atoms(10, sr=8000, seconds=0.5, seed=2, dtype=torch.float32)
     atoms.amp_cos[:3] = 1e-9
