@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from audio_gs.audio_io import atomic_write, load_audio, resample, save_audio
-from audio_gs.errors import AudioGSError
+from audio_gs.errors import AudioGSError, exits_2_on_user_error
 
 CODECS: dict[str, dict] = {
     "opus": {"format": "OGG", "subtype": "OPUS", "ext": ".opus", "rates": (8000, 12000, 16000, 24000, 48000),
@@ -162,6 +162,7 @@ def decode_file(path: str | os.PathLike, codec: str, sr_out: int, reference: np.
     return y, {"decode_seconds": seconds, "delay_samples": int(delay), "decoded_rate": int(rate)}
 
 
+@exits_2_on_user_error
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m audio_gs.baselines", description="Opus / MP3 / Vorbis baselines via libsndfile.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -185,29 +186,25 @@ def main(argv=None) -> int:
     rt.add_argument("--kbps", type=float, required=True, help="target bitrate (kbit/s)")
     rt.add_argument("--info", help="write encode + decode facts as JSON here")
     args = ap.parse_args(argv)
-    try:
-        if args.cmd == "roundtrip":
-            x, sr = load_audio(args.input)
-            data, info = encode_at_bitrate(x, sr, args.codec, args.kbps)
-            atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
-            y, dinfo = decode_file(args.output, args.codec, sr, x)
-            save_audio(args.decoded, y, sr)
-            info.update(dinfo)
-        elif args.cmd == "encode":
-            x, sr = load_audio(args.input)
-            data, info = encode_at_bitrate(x, sr, args.codec, args.kbps)
-            atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
-        else:
-            ref, sr = load_audio(args.reference)
-            y, info = decode_file(args.input, args.codec, sr, ref)
-            save_audio(args.output, y, sr)
-        if args.info:
-            Path(args.info).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.info).write_text(json.dumps(info, indent=2))
-        print(json.dumps(info))
-    except AudioGSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.cmd == "roundtrip":
+        x, sr = load_audio(args.input)
+        data, info = encode_at_bitrate(x, sr, args.codec, args.kbps)
+        atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
+        y, dinfo = decode_file(args.output, args.codec, sr, x)
+        save_audio(args.decoded, y, sr)
+        info.update(dinfo)
+    elif args.cmd == "encode":
+        x, sr = load_audio(args.input)
+        data, info = encode_at_bitrate(x, sr, args.codec, args.kbps)
+        atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
+    else:
+        ref, sr = load_audio(args.reference)
+        y, info = decode_file(args.input, args.codec, sr, ref)
+        save_audio(args.output, y, sr)
+    if args.info:
+        Path(args.info).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.info).write_text(json.dumps(info, indent=2))
+    print(json.dumps(info))
     return 0
 
 

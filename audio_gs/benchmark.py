@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from audio_gs.errors import AudioGSError
+from audio_gs.audio_io import atomic_write
+from audio_gs.errors import AudioGSError, exits_2_on_user_error
 
 BASELINE_EXT = {"opus": "opus", "mp3": "mp3", "vorbis": "ogg"}
 WILDCARDS = {  # regexes the Snakefile constrains its wildcards to
@@ -207,15 +208,12 @@ def aggregate(row_files, output: str | os.PathLike, benchmarks_dir: str | os.Pat
     if len(df):
         df = df.sort_values([c for c in ("category", "clip", "system", "config", "codec", "gaussians", "bits",
                                          "target_kbps") if c in df.columns], na_position="last")
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    atomic_write(output, lambda tmp: df.to_csv(tmp, index=False))
     return df
 
 
 # ---- command line --------------------------------------------------------------------------------
+@exits_2_on_user_error
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m audio_gs.benchmark", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -234,34 +232,30 @@ def main(argv=None) -> int:
     g.add_argument("--sources", default="datasets/sources.yaml")
     g.add_argument("--datasets_dir", default="datasets")
     args = ap.parse_args(argv)
-    try:
-        if args.cmd == "time-decode":
-            info = time_decode(args.input, args.repeat)
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(json.dumps(info, indent=2))
-            print(json.dumps(info))
-        elif args.cmd == "aggregate":
-            rows = list(args.rows)
-            if args.rows_dir:
-                rows += sorted(str(p) for p in Path(args.rows_dir).rglob("*.json"))
-            df = aggregate(rows, args.output, args.benchmarks)
-            print(f"{len(df)} rows -> {args.output}")
-        elif args.cmd == "grid":
-            import yaml
+    if args.cmd == "time-decode":
+        info = time_decode(args.input, args.repeat)
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(info, indent=2))
+        print(json.dumps(info))
+    elif args.cmd == "aggregate":
+        rows = list(args.rows)
+        if args.rows_dir:
+            rows += sorted(str(p) for p in Path(args.rows_dir).rglob("*.json"))
+        df = aggregate(rows, args.output, args.benchmarks)
+        print(f"{len(df)} rows -> {args.output}")
+    elif args.cmd == "grid":
+        import yaml
 
-            cfg = yaml.safe_load(Path(args.config).read_text())
-            if args.profile:
-                cfg["profile"] = args.profile
-            name, prof = active_profile(cfg)
-            clips = select_clips(prof, args.sources, args.datasets_dir)
-            gs, bl = ags_points(prof, clips), baseline_points(prof, clips)
-            fits = {(p["clip"], p["config"], p["count"]) for p in gs}
-            print(f"profile {name}: {len(clips)} clips, {len(fits)} fits, {len(gs)} .ags points, {len(bl)} baseline points")
-            for c in clips.values():
-                print(f"  {c.category:10s} {c.id}")
-    except AudioGSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        cfg = yaml.safe_load(Path(args.config).read_text())
+        if args.profile:
+            cfg["profile"] = args.profile
+        name, prof = active_profile(cfg)
+        clips = select_clips(prof, args.sources, args.datasets_dir)
+        gs, bl = ags_points(prof, clips), baseline_points(prof, clips)
+        fits = {(p["clip"], p["config"], p["count"]) for p in gs}
+        print(f"profile {name}: {len(clips)} clips, {len(fits)} fits, {len(gs)} .ags points, {len(bl)} baseline points")
+        for c in clips.values():
+            print(f"  {c.category:10s} {c.id}")
     return 0
 
 

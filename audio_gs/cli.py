@@ -90,7 +90,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not args.input_path:
         raise AudioGSError("fit needs --input_path (or --eval --ckpt_file)")
     import numpy as np
-    import torch
 
     from audio_gs.audio_io import save_audio
     from audio_gs.checkpoint import save_checkpoint

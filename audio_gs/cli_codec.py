@@ -124,7 +124,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"  bitrate: {8 * len(data) / max(seconds, 1e-9) / 1000:.3f} kbps",
         f"  bits per Gaussian: {8 * len(data) / per:.2f} (file), "
         f"{sum(bitstream.raw_bits(q).values())} (fixed-length symbols)",
-        f"  quantizer bits: " + ", ".join(f"{kind} {b}" for kind, b in q.bits.items()),
+        "  quantizer bits: " + ", ".join(f"{kind} {b}" for kind, b in q.bits.items()),
         f"  payload: {info['payload_bytes']:,} bytes, {info['method']}; header and CRC: {info['header_bytes']} bytes",
         "  bits per Gaussian by parameter kind (model code length):",
     ]

@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from audio_gs.audio_io import SUPPORTED_EXTS, atomic_write, load_audio, save_audio
-from audio_gs.errors import AudioGSError
+from audio_gs.errors import AudioGSError, exits_2_on_user_error
 
 MIRROR_ENV = "AUDIO_GS_MIRROR"
 CACHE_ENV = "AUDIO_GS_CACHE"
@@ -268,6 +268,7 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+@exits_2_on_user_error
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m audio_gs.datasets", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -292,37 +293,33 @@ def main(argv=None) -> int:
     ls.add_argument("--datasets_dir", default="datasets")
     ls.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        if args.cmd == "fetch":
-            src = load_sources(args.sources)
-            base = Path(args.sources).resolve().parent.parent
-            mirror = Path(args.mirror) if args.mirror else resolve_mirror(src["mirror"], base)
-            clips = [c for c in src["clips"] if args.id in (None, c["id"])]
-            if not clips:
-                raise AudioGSError(f"no clip with id {args.id!r} in {args.sources}")
+    if args.cmd == "fetch":
+        src = load_sources(args.sources)
+        base = Path(args.sources).resolve().parent.parent
+        mirror = Path(args.mirror) if args.mirror else resolve_mirror(src["mirror"], base)
+        clips = [c for c in src["clips"] if args.id in (None, c["id"])]
+        if not clips:
+            raise AudioGSError(f"no clip with id {args.id!r} in {args.sources}")
+        for c in clips:
+            out = args.output if (args.output and args.id) else Path(args.datasets_dir) / c["category"] / f"{c['id']}.flac"
+            fetch_clip(c, out, mirror, Path(args.cache_dir) if args.cache_dir else None)
+            print(f"{c['id']}: wrote {out} (from {'mirror ' + str(mirror) if mirror else c.get('url')})")
+    elif args.cmd == "reference":
+        info = make_reference(args.input, args.output, args.sample_rate, args.duration, args.offset, args.channels)
+        if args.info_json:
+            clip = json.loads(Path(args.clip_json).read_text()) if args.clip_json else {}
+            info["clip"] = clip
+            Path(args.info_json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.info_json).write_text(json.dumps(info, indent=2))
+        print(json.dumps(info))
+    elif args.cmd == "list":
+        src = load_sources(args.sources) if Path(args.sources).is_file() else None
+        clips = discover(args.datasets_dir, src)
+        if args.json:
+            print(json.dumps([c.to_dict() for c in clips], indent=2))
+        else:
             for c in clips:
-                out = args.output if (args.output and args.id) else Path(args.datasets_dir) / c["category"] / f"{c['id']}.flac"
-                fetch_clip(c, out, mirror, Path(args.cache_dir) if args.cache_dir else None)
-                print(f"{c['id']}: wrote {out} (from {'mirror ' + str(mirror) if mirror else c.get('url')})")
-        elif args.cmd == "reference":
-            info = make_reference(args.input, args.output, args.sample_rate, args.duration, args.offset, args.channels)
-            if args.info_json:
-                clip = json.loads(Path(args.clip_json).read_text()) if args.clip_json else {}
-                info["clip"] = clip
-                Path(args.info_json).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.info_json).write_text(json.dumps(info, indent=2))
-            print(json.dumps(info))
-        elif args.cmd == "list":
-            src = load_sources(args.sources) if Path(args.sources).is_file() else None
-            clips = discover(args.datasets_dir, src)
-            if args.json:
-                print(json.dumps([c.to_dict() for c in clips], indent=2))
-            else:
-                for c in clips:
-                    print(f"{c.category:10s} {c.id:40s} {c.source:12s} {c.licence}")
-    except AudioGSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+                print(f"{c.category:10s} {c.id:40s} {c.source:12s} {c.licence}")
     return 0
 
 

@@ -5,11 +5,12 @@ Waveform losses are normalised by the target's power so their values read as inv
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import torch
+
+from audio_gs.mel import mel_filterbank
 
 LOSS_TYPES = ("l2", "l1", "spectral")
 
@@ -57,26 +58,10 @@ def spectral_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int) -> to
     return total / len(sizes)
 
 
-@functools.lru_cache(maxsize=8)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 64) -> torch.Tensor:
-    """Triangular mel filters [n_mels, n_fft // 2 + 1] (HTK mel scale), float32."""
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2))
-    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    lower = (bins[None, :] - edges[:-2, None]) / np.maximum(edges[1:-1, None] - edges[:-2, None], 1e-9)
-    upper = (edges[2:, None] - bins[None, :]) / np.maximum(edges[2:, None] - edges[1:-1, None], 1e-9)
-    return torch.as_tensor(np.clip(np.minimum(lower, upper), 0, None), dtype=torch.float32)
-
-
 def log_mel_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
     """L1 distance of log-mel spectrograms (a perceptual term)."""
     n_fft = fft_sizes(sample_rate)[2]
-    fb = mel_filterbank(sample_rate, n_fft, n_mels).to(y.dtype)
+    fb = torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels), dtype=y.dtype)
     my = torch.einsum("mf,cft->cmt", fb, _stft_mag(y, n_fft) ** 2)
     mt = torch.einsum("mf,cft->cmt", fb, _stft_mag(target, n_fft) ** 2)
     return (torch.log(my + 1e-8) - torch.log(mt + 1e-8)).abs().mean()

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
+from audio_gs.mel import mel_filterbank
+
 QUALITY_METRICS = ("snr_db", "segsnr_db", "si_sdr_db", "sdr_db", "pesq_wb", "stoi", "visqol", "lsd_db", "mel_distance")
 EPS = 1e-12
 
@@ -79,23 +81,6 @@ def _power_spec(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     win = np.hanning(n_fft + 1)[:-1]
     fr = _frames(np.pad(x, (n_fft // 2, n_fft // 2), mode="reflect" if x.size > n_fft // 2 else "constant"), n_fft, hop)
     return np.abs(np.fft.rfft(fr * win, axis=-1)) ** 2
-
-
-def mel_filterbank(sr: int, n_fft: int, n_mels: int = 64, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
-    """Triangular mel filters (HTK mel scale), shape [n_mels, n_fft // 2 + 1], each normalised to unit area."""
-    fmax = fmax or sr / 2
-    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)  # noqa: E731
-    inv = lambda m: 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)  # noqa: E731
-    pts = inv(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
-    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    fb = np.zeros((n_mels, freqs.size))
-    for i in range(n_mels):
-        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
-        up = (freqs - lo) / max(c - lo, EPS)
-        down = (hi - freqs) / max(hi - c, EPS)
-        fb[i] = np.maximum(0.0, np.minimum(up, down))
-    fb /= np.maximum(fb.sum(axis=1, keepdims=True), EPS)
-    return fb
 
 
 # ---- quality metrics ----------------------------------------------------------------------------
@@ -254,7 +239,7 @@ def multires_mel_distance(ref: np.ndarray, deg: np.ndarray, sr: int, n_ffts=(512
     ref, deg = _mono(ref), _mono(deg)
     out = []
     for n_fft in n_ffts:
-        fb = mel_filterbank(sr, n_fft, n_mels)
+        fb = mel_filterbank(sr, n_fft, n_mels, unit_area=True)
         mr = np.sqrt(_power_spec(ref, n_fft, n_fft // 4)) @ fb.T
         md = np.sqrt(_power_spec(deg, n_fft, n_fft // 4)) @ fb.T
         out.append(np.mean(np.abs(np.log10(np.maximum(mr, 1e-5)) - np.log10(np.maximum(md, 1e-5)))))

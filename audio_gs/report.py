@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_gs.errors import AudioGSError
+from audio_gs.errors import AudioGSError, exits_2_on_user_error
 
 CODEC_COLORS = {"opus": "#1f77b4", "mp3": "#ff7f0e", "vorbis": "#2ca02c"}
 GS_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -480,7 +480,7 @@ def build(metrics_csv, benchmark_yaml, profile: str, results_dir, out_dir) -> di
                "that average and listed below.")
 
     # ---- Markdown
-    md = [f"# audio_gs benchmark report", "", grid_note, "", intro, ""]
+    md = ["# audio_gs benchmark report", "", grid_note, "", intro, ""]
     md += ["## At a glance", "", "Category means at each grid point, as kbps: SNR dB / PESQ-WB.", "",
            md_table(["category", "series", "points (kbps: SNR dB / PESQ)"], headline_rows(means)), ""]
     md += ["## Rate-distortion", ""]
@@ -568,6 +568,7 @@ def publish(src, dest) -> Path:
     return dest
 
 
+@exits_2_on_user_error
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m audio_gs.report", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -581,15 +582,11 @@ def main(argv=None) -> int:
     p.add_argument("src")
     p.add_argument("dest")
     args = ap.parse_args(argv)
-    try:
-        if args.cmd == "build":
-            s = build(args.metrics, args.benchmark, args.profile, args.results, args.output)
-            print(f"report: {args.output}/index.html ({s['rows']} rows, {s['clips']} clips)")
-        else:
-            print(f"published to {publish(args.src, args.dest)}")
-    except AudioGSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.cmd == "build":
+        s = build(args.metrics, args.benchmark, args.profile, args.results, args.output)
+        print(f"report: {args.output}/index.html ({s['rows']} rows, {s['clips']} clips)")
+    else:
+        print(f"published to {publish(args.src, args.dest)}")
     return 0
 
 

@@ -2,7 +2,6 @@
 report, publish, snakemake --report), reruns that do only what changed, dry runs of the default grid and
 the Slurm profile, lint, and schema validation of params/."""
 
-import io
 import json
 import math
 import os
@@ -13,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
