@@ -51,10 +51,16 @@ BL = B.baseline_points(P, CLIPS)
 FIT = P["fit"]
 CONDA_ENV = "envs/audio_gs.yaml"  # used with --use-conda / --sdm conda only
 CATS = sorted({c.category for c in CLIPS.values()})
-# the interpreter running Snakemake runs the jobs too (no need to activate the venv)
-PY = f"{shlex.quote(sys.executable)} -m"
+# the interpreter running Snakemake runs the jobs too (no need to activate the venv); a venv inside
+# the repository is named by its relative path, so a clone elsewhere records the same job params
+def _here(path):
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+PY = f"{shlex.quote(_here(sys.executable))} -m"
 _ags = os.path.join(os.path.dirname(sys.executable), "audio-gs")
-AGS = shlex.quote(_ags) if os.path.exists(_ags) else f"{PY} audio_gs"
+AGS = shlex.quote(_here(_ags)) if os.path.exists(_ags) else f"{PY} audio_gs"
 
 
 def _alt(ids):
