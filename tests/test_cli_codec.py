@@ -95,3 +95,21 @@ def test_decode_refuses_an_unwritable_output_format(tmp_path, capsys):
     write_ags(tmp_path / "a.ags", random_atoms(5, sr=SR), 800)
     assert main(["decode", str(tmp_path / "a.ags"), "-o", str(tmp_path / "a.xyz")]) == 2
     assert "not supported" in capsys.readouterr().err
+
+
+def test_decoding_imports_only_the_decoder_path(tmp_path):
+    """The decoder sees only the bitstream: no fitter, initialiser, loss or metric is even imported."""
+    import subprocess
+    import sys
+
+    ags = tmp_path / "d.ags"
+    write_ags(ags, random_atoms(20, sr=SR, seconds=0.25), int(0.25 * SR))
+    code = ("import sys; from audio_gs.cli import main; "
+            f"rc = main(['decode', {str(ags)!r}, '-o', {str(tmp_path / 'd.wav')!r}]); "
+            "print(rc, ' '.join(sorted(m for m in sys.modules if m.startswith('audio_gs.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
+    assert out[0] == "0" and (tmp_path / "d.wav").is_file()
+    loaded = set(out[1:])
+    assert {"audio_gs.bitstream", "audio_gs.quantize", "audio_gs.render"} <= loaded
+    assert not loaded & {"audio_gs.fit", "audio_gs.init", "audio_gs.losses", "audio_gs.lstsq", "audio_gs.metrics",
+                         "audio_gs.config", "audio_gs.checkpoint"}
