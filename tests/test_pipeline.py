@@ -181,6 +181,15 @@ def test_default_grid_dry_run_plans_every_job():
     assert counts.get("fit", 0) <= n_fits and counts.get("report") == 1
 
 
+def test_full_grid_dry_run_plans_its_fits():
+    r = snakemake("-n", "--cores", "2", "--config", "profile=full", cwd=REPO)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    bench = yaml.safe_load((REPO / "params" / "benchmark.yaml").read_text())["profiles"]["full"]
+    counts = job_counts(r.stdout + r.stderr)
+    n_fits = sum(len(c["counts"]) * len(c["configs"]) for c in bench["categories"].values()) * 2  # 2 clips each
+    assert counts.get("fit", 0) <= n_fits and counts.get("report") == 1
+
+
 def test_slurm_profile_dry_run():
     r = snakemake("-n", "--profile", "profiles/slurm", cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
