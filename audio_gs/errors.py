@@ -1,5 +1,8 @@
 """The one exception type for errors a user can cause (bad file, bad flag, corrupt .ags)."""
 
+import functools
+import sys
+
 
 class AudioGSError(Exception):
     """A user-facing error: the command line prints its message on one line and exits with 2."""
@@ -11,8 +14,6 @@ class AgsFormatError(AudioGSError):
 
 def exits_2_on_user_error(main):
     """Wrap a main(argv) -> int: an AudioGSError prints 'error: <message>' on stderr and returns 2."""
-    import functools
-    import sys
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs) -> int:
