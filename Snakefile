@@ -16,7 +16,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-from audio_gs import benchmark as B
+from audio_gs.bench import benchmark as B
 
 min_version("8.0")
 
@@ -117,7 +117,7 @@ rule prepare:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.datasets fetch --sources {params.sources} --id {wildcards.listed} -o {output} > {log} 2>&1"
+        "{params.py} audio_gs.bench.datasets fetch --sources {params.sources} --id {wildcards.listed} -o {output} > {log} 2>&1"
 
 
 rule reference:
@@ -145,7 +145,7 @@ rule reference:
         CONDA_ENV
     shell:
         "echo '{params.meta}' > {params.clip} && "
-        "{params.py} audio_gs.datasets reference {input} -o {output.wav} --sample_rate {params.sr} "
+        "{params.py} audio_gs.bench.datasets reference {input} -o {output.wav} --sample_rate {params.sr} "
         "--duration {params.dur} --info_json {output.info} --clip_json {params.clip} > {log} 2>&1"
 
 
@@ -231,7 +231,7 @@ rule decode:
         CONDA_ENV
     shell:
         "(OMP_NUM_THREADS=1 {params.ags} decode {input} -o {output.wav} && "
-        "OMP_NUM_THREADS=1 {params.py} audio_gs.benchmark time-decode {input} -o {output.timing}) > {log} 2>&1"
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.benchmark time-decode {input} -o {output.timing}) > {log} 2>&1"
 
 
 # ---- standard codecs ------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ rule baseline:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.baselines roundtrip {input} -o {output.coded} --decoded {output.wav} "
+        "{params.py} audio_gs.bench.baselines roundtrip {input} -o {output.coded} --decoded {output.wav} "
         "--codec {wildcards.codec} --kbps {wildcards.kbps} --info {output.info} > {log} 2>&1"
 
 
@@ -302,7 +302,7 @@ rule metrics:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS=1 {params.py} audio_gs.metrics --reference {input.ref} --decoded {input.decoded} "
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.metrics --reference {input.ref} --decoded {input.decoded} "
         "--coded_file {input.coded} --visqol_mode {params.mode} --timing_json {input.timing} {params.extra} "
         "--meta decoded_path={input.decoded:q} --meta coded_path={input.coded:q} --meta reference_path={input.ref:q} "
         "{params.meta} -o {output} > {log} 2>&1"
@@ -324,7 +324,7 @@ rule aggregate:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.benchmark aggregate {input} --benchmarks {params.bench} -o {output} > {log} 2>&1"
+        "{params.py} audio_gs.bench.benchmark aggregate {input} --benchmarks {params.bench} -o {output} > {log} 2>&1"
 
 
 rule report:
@@ -365,7 +365,7 @@ rule report:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.report build --metrics {input.csv} --benchmark {input.benchmark_yaml} "
+        "{params.py} audio_gs.bench.report build --metrics {input.csv} --benchmark {input.benchmark_yaml} "
         "--profile {params.profile} --results {params.results} -o {params.out} > {log} 2>&1"
 
 
@@ -386,4 +386,4 @@ rule publish:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.report publish {params.src} {output} > {log} 2>&1"
+        "{params.py} audio_gs.bench.report publish {params.src} {output} > {log} 2>&1"

@@ -1,7 +1,7 @@
-"""audio_gs: a Gaussian-splatting audio codec (Gabor atoms on the time-frequency plane)."""
+"""audio_gs: a Gaussian-splatting audio codec (Gabor atoms on the time-frequency plane).
 
-from audio_gs.atoms import Atoms
-from audio_gs.errors import AudioGSError
+Subpackages: codec (file format, quantizer, kernels, decode; no torch), encoder (the fitter),
+bench (datasets, baselines, metrics, report), cli (the `audio-gs` command line).
+"""
 
-__all__ = ["Atoms", "AudioGSError"]
 __version__ = "0.1.0"

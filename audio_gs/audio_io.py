@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from audio_gs.errors import AudioGSError
 
@@ -51,6 +50,8 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Polyphase resampling of [channels, samples] from sr_in to sr_out (Hz)."""
     if sr_in == sr_out:
         return x
+    from scipy.signal import resample_poly
+
     frac = Fraction(sr_out, sr_in).limit_denominator(1000)
     return resample_poly(x, frac.numerator, frac.denominator, axis=-1).astype(np.float32)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_gs.atoms import Atoms
+from audio_gs.codec.model import Gabor
 from audio_gs.audio_io import atomic_write
 
 
@@ -17,21 +17,22 @@ def _spectrogram_db(x: np.ndarray, sr: int, n_fft: int):
     return f, t, 20 * np.log10(np.abs(Z) + 1e-9)
 
 
-def ellipse_polygons(atoms: Atoms, n_points: int = 24) -> np.ndarray:
+def ellipse_polygons(g: Gabor, n_points: int = 24) -> np.ndarray:
     """One-sigma outline of each atom in (seconds, Hz), sheared by its chirp: [K, n_points, 2]."""
-    t = atoms.time.detach().double().cpu().numpy()[:, None]
-    f = atoms.freq.detach().double().cpu().numpy()[:, None]
-    s = atoms.sigma.detach().double().cpu().numpy()[:, None]
-    c = atoms.chirp.detach().double().cpu().numpy()[:, None]
+    t = np.asarray(g.time, np.float64)[:, None]
+    f = np.asarray(g.freq, np.float64)[:, None]
+    s = g.sigma[:, None]
+    c = np.asarray(g.chirp, np.float64)[:, None]
     th = np.linspace(0, 2 * np.pi, n_points)[None, :]
     dt = s * np.cos(th)
     df = np.sin(th) / (2 * np.pi * s) + c * dt
     return np.stack([t + dt, f + df], axis=-1)
 
 
-def plot_gaussians(signal: np.ndarray, atoms: Atoms, path: str | Path, residual: np.ndarray | None = None,
-                   title: str = "", max_atoms: int = 4000, channel: int = 0) -> Path:
-    """Write a PNG: spectrogram of signal [C, N] (channel `channel`) with the atoms as ellipses
+def plot_gaussians(signal: np.ndarray, g: Gabor, sample_rate: int, path: str | Path,
+                   residual: np.ndarray | None = None, title: str = "", max_atoms: int = 4000,
+                   channel: int = 0) -> Path:
+    """Write a PNG: spectrogram of signal [C, N] (model channel `channel`) with the atoms as ellipses
     (shade = amplitude, strongest max_atoms drawn), and below it the residual's spectrogram."""
     import matplotlib
 
@@ -39,7 +40,7 @@ def plot_gaussians(signal: np.ndarray, atoms: Atoms, path: str | Path, residual:
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
 
-    sr = atoms.sample_rate
+    sr = int(sample_rate)
     x = np.asarray(signal)[channel]
     n_fft = int(2 ** np.round(np.log2(sr * 0.032)))
     rows = 2 if residual is not None else 1
@@ -49,8 +50,8 @@ def plot_gaussians(signal: np.ndarray, atoms: Atoms, path: str | Path, residual:
     vmin = vmax - 80
     ax = axes[0, 0]
     ax.pcolormesh(t, f, S, shading="auto", cmap="magma", vmin=vmin, vmax=vmax)
-    sel = atoms.select(atoms.channel == channel) if atoms.n_channels > 1 else atoms
-    amp = sel.amplitude.detach().cpu().numpy()
+    sel = g.select(np.asarray(g.channel) == channel)
+    amp = np.hypot(np.asarray(sel.amp_cos, np.float64), np.asarray(sel.amp_sin, np.float64))
     order = np.argsort(-amp)[:max_atoms]
     if len(order):
         polys = ellipse_polygons(sel.select(order))
@@ -62,7 +63,7 @@ def plot_gaussians(signal: np.ndarray, atoms: Atoms, path: str | Path, residual:
         ax.add_collection(PolyCollection(polys, facecolors="none", edgecolors=colors, linewidths=0.6))
     ax.set_ylim(0, sr / 2)
     ax.set_ylabel("frequency (Hz)")
-    ax.set_title(title or f"{len(atoms)} Gaussians over the input spectrogram (1-sigma ellipses)")
+    ax.set_title(title or f"{len(g)} Gaussians over the input spectrogram (1-sigma ellipses)")
     if residual is not None:
         fr, tr, R = _spectrogram_db(np.asarray(residual)[channel], sr, n_fft)
         ax2 = axes[1, 0]

@@ -30,33 +30,33 @@ def main() -> None:
     args = ap.parse_args()
 
     import numba
-    import torch
+    import numpy as np
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    torch.set_num_threads(args.threads)
-    from audio_gs.atoms import Atoms
-    from audio_gs.bitstream import decode, read_bytes, unpack, write_ags
-    from audio_gs.quantize import dequantize
-    from audio_gs.render import render
+    from audio_gs.codec.bitstream import unpack
+    from audio_gs.codec.compress import decode, read_bytes, write_ags
+    from audio_gs.codec.model import Gabor, Model
+    from audio_gs.codec.quantize import dequantize
+    from audio_gs.codec.render import render
 
     k, sr, n = args.atoms, args.rate, int(args.seconds * args.rate)
-    g = torch.Generator().manual_seed(0)
-    r = lambda: torch.rand(k, generator=g, dtype=torch.float32)  # noqa: E731
-    atoms = Atoms(time=r() * args.seconds, freq=r() * sr / 2, log_sigma=math.log(1e-3) + r() * math.log(64),
-                  chirp=(r() - 0.5) * 2000, amp_cos=(r() - 0.5) * 0.1, amp_sin=(r() - 0.5) * 0.1,
-                  channel=torch.zeros(k, dtype=torch.long), sample_rate=sr)
+    rng = np.random.default_rng(0)
+    r = lambda: rng.random(k)  # noqa: E731
+    g = Gabor(time=r() * args.seconds, freq=r() * sr / 2, log_sigma=math.log(1e-3) + r() * math.log(64),
+              chirp=(r() - 0.5) * 2000, amp_cos=(r() - 0.5) * 0.1, amp_sin=(r() - 0.5) * 0.1,
+              channel=np.zeros(k, np.int64))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.ags"
-        size = write_ags(path, atoms, n, bits_per_param=8)
-        render(*decode(read_bytes(path)))  # compile the numba kernels outside the timing
+        size = write_ags(path, Model(sample_rate=sr, n_samples=n, gabor=g), bits_per_param=8)
+        render(decode(read_bytes(path)))  # compile the numba kernels outside the timing
         stages = {"read+entropy decode": [], "dequantize": [], "render": [], "total": []}
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             q, n2, _ = unpack(read_bytes(path))
             t1 = time.perf_counter()
-            a = dequantize(q)
+            m = Model(sample_rate=q.sample_rate, n_samples=n2, gabor=dequantize(q))
             t2 = time.perf_counter()
-            render(a, n2)
+            render(m)
             t3 = time.perf_counter()
             for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
                 stages[name].append(dt)

@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from audio_gs.atoms import Atoms
-from audio_gs.render import render_fast, render_reference
+from audio_gs.encoder.atoms import Atoms
+from audio_gs.encoder.render import render_fast, render_reference
 
 
 def random_atoms(k: int, sr: int, seconds: float, seed: int = 0) -> Atoms:

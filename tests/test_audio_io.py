@@ -6,7 +6,7 @@ import soundfile as sf
 
 from audio_gs.audio_io import atomic_write, load_audio, require_audible, save_audio
 from audio_gs.errors import AudioGSError
-from conftest import tone
+from synth import tone
 
 
 def _stereo(sr=8000):

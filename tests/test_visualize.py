@@ -3,17 +3,16 @@
 import math
 
 import numpy as np
-import torch
+from synth import random_gabor, tone
 
-from audio_gs.atoms import Atoms
+from audio_gs.codec.model import Gabor
 from audio_gs.visualize import ellipse_polygons, plot_gaussians
-from conftest import random_atoms, tone
 
 
 def _one(chirp):
-    t = torch.tensor
-    return Atoms(time=t([0.2]), freq=t([1000.0]), log_sigma=t([math.log(0.01)]), chirp=t([chirp]),
-                 amp_cos=t([1.0]), amp_sin=t([0.0]), channel=t([0]), sample_rate=8000)
+    t = np.array
+    return Gabor(time=t([0.2]), freq=t([1000.0]), log_sigma=t([math.log(0.01)]), chirp=t([chirp]),
+                 amp_cos=t([1.0]), amp_sin=t([0.0]), channel=t([0]))
 
 
 def test_ellipse_spans_one_sigma_in_time_and_frequency():
@@ -31,7 +30,7 @@ def test_chirp_shears_the_ellipse_along_the_sweep():
 
 def test_plot_writes_a_png(tmp_path):
     x = tone(8000, 0.5)[None]
-    atoms = random_atoms(50, seconds=0.5)
-    out = plot_gaussians(x, atoms, tmp_path / "fig" / "g.png", residual=0.1 * x, title="test")
+    g = random_gabor(50, seconds=0.5)
+    out = plot_gaussians(x, g, 8000, tmp_path / "fig" / "g.png", residual=0.1 * x, title="test")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

@@ -1,0 +1,160 @@
+"""Codec subcommands of `audio-gs`: encode (fit + quantize + write), quantize (checkpoint -> .ags),
+decode (.ags -> audio) and info. Errors are AudioGSError (one line, exit 2).
+
+decode and info import only the codec (audio_gs.codec) and audio I/O: no torch, no fitter.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audio_gs.cli.common import BITS_HELP, add_fit_arguments, compression_summary, config_from_args
+from audio_gs.errors import AudioGSError
+
+OUTPUT_EXTS = (".wav", ".flac", ".ogg")  # what audio_io.save_audio writes
+
+
+def _encode_and_report(atoms, target_out, target_model, n_samples, cfg, out_path, qat_steps):
+    """QAT (when qat_steps > 0 and a target is known), write out_path, print sizes and SNRs."""
+    from audio_gs.encoder.coding import read_atoms, write_ags
+    from audio_gs.encoder.losses import snr_db
+    from audio_gs.encoder.qat import qat_finetune
+    from audio_gs.encoder.render import render
+
+    coded = atoms
+    if qat_steps and target_model is not None:
+        coded = qat_finetune(atoms, target_model, n_samples, cfg, qat_steps)
+    n_bytes = write_ags(out_path, coded, n_samples, bits_per_param=cfg["bits_per_param"],
+                        bit_allocation=cfg["bit_allocation"], target=target_model)
+    print(f"wrote {out_path}: {len(atoms)} Gaussians, {n_bytes:,} bytes "
+          f"({8 * n_bytes / max(len(atoms), 1):.1f} bits per Gaussian)")
+    if target_out is not None:
+        decoded, _ = read_atoms(out_path)
+        snr_float = snr_db(target_out, render(atoms, n_samples))
+        snr_coded = snr_db(target_out, render(decoded, n_samples))
+        print(f"SNR before quantization {snr_float:.2f} dB, after {snr_coded:.2f} dB "
+              f"({'with' if coded is not atoms else 'without'} quantization-aware fine-tuning)")
+        print(compression_summary(n_samples, target_out.shape[0], atoms.sample_rate, n_bytes, snr_coded))
+    return n_bytes
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from audio_gs.encoder.fit import fit_signal, load_target
+
+    cfg = config_from_args(args)
+    cfg["input_path"] = str(args.input)
+    x, sr = load_target(cfg)
+    out = Path(args.output or Path(args.input).with_suffix(".ags"))
+    result = fit_signal(x, sr, cfg, progress=args.progress)
+    print(f"fitted {len(result.atoms)} Gaussians in {result.fit_seconds:.1f} s (SNR {result.snr_db:.2f} dB)")
+    qat_steps = cfg["qat_steps"] if cfg["quantize"] else 0
+    _encode_and_report(result.atoms, x, result.target, result.n_samples, cfg, out, qat_steps)
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from audio_gs.encoder.checkpoint import load_checkpoint
+    from audio_gs.encoder.config import load_config_file, resolve_config, validate
+
+    atoms, n_samples, payload = load_checkpoint(args.ckpt)
+    cfg = resolve_config(None, dict(payload.get("config", {})))  # checkpoint < --config < flags
+    if args.config:
+        cfg.update(load_config_file(args.config))
+    cfg.update({k: v for k, v in (("bits_per_param", args.bits_per_param), ("input_path", args.input_path))
+                if v is not None})
+    cfg = validate(cfg)
+    target_out = target_model = None
+    if args.input_path or args.qat_steps:
+        import torch
+
+        from audio_gs.codec.render import to_model_channels
+        from audio_gs.encoder.fit import load_target
+
+        if not cfg.get("input_path"):
+            raise AudioGSError("--qat_steps needs the original audio (--input_path)")
+        target_out, _ = load_target(cfg)
+        if target_out.shape[1] < n_samples:
+            raise AudioGSError(f"{cfg['input_path']}: shorter than the checkpoint's {n_samples} samples")
+        target_out = target_out[:, :n_samples]
+        target_model = to_model_channels(torch.from_numpy(target_out), atoms.stereo_mode).contiguous()
+    out = Path(args.output or Path(args.ckpt).with_suffix(".ags"))
+    _encode_and_report(atoms, target_out, target_model, n_samples, cfg, out, args.qat_steps or 0)
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from audio_gs.audio_io import save_audio
+    from audio_gs.codec.compress import read_ags
+    from audio_gs.codec.render import render
+
+    out = Path(args.output or Path(args.input).with_suffix(".wav"))
+    if out.suffix.lower() not in OUTPUT_EXTS:
+        raise AudioGSError(f"{out}: output format '{out.suffix or '(none)'}' not supported "
+                           f"({', '.join(OUTPUT_EXTS)})")
+    model = read_ags(args.input)
+    save_audio(out, render(model), model.sample_rate)
+    print(f"decoded {len(model)} Gaussians, {model.duration:.2f} s at {model.sample_rate} Hz -> {out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from audio_gs.codec import bitstream
+    from audio_gs.codec.compress import read_bytes
+
+    data = read_bytes(args.input)
+    try:
+        q, n_samples, info = bitstream.unpack(data)
+    except AudioGSError as exc:
+        raise type(exc)(f"{args.input}: {exc}") from None
+    k = len(q)
+    seconds = n_samples / q.sample_rate
+    per = max(k, 1)
+    lines = [
+        f"{args.input}: .ags version {bitstream.VERSION}, {len(data):,} bytes",
+        f"  audio: {q.n_channels} channel(s){' (mid/side)' if q.stereo_mode == 'ms' else ''}, "
+        f"{q.sample_rate} Hz, {n_samples} samples ({seconds:.3f} s)",
+        f"  Gaussians: {k}",
+        f"  bitrate: {8 * len(data) / max(seconds, 1e-9) / 1000:.3f} kbps",
+        f"  bits per Gaussian: {8 * len(data) / per:.2f} (file), "
+        f"{sum(bitstream.raw_bits(q).values())} (fixed-length symbols)",
+        "  quantizer bits: " + ", ".join(f"{kind} {b}" for kind, b in q.bits.items()),
+        f"  payload: {info['payload_bytes']:,} bytes, {info['method']}; header and CRC: {info['header_bytes']} bytes",
+        "  bits per Gaussian by parameter kind (model code length):",
+    ]
+    kinds = bitstream.kind_bits(q)
+    for kind, bits in kinds.items():
+        lines.append(f"    {kind:<10} {bits / per:7.2f}")
+    lines.append(f"    {'header':<10} {8 * info['header_bytes'] / per:7.2f}")
+    print("\n".join(lines))
+    return 0
+
+
+def register(sub) -> None:
+    """Add encode, quantize, decode and info to the `audio-gs` subparsers."""
+    e = sub.add_parser("encode", help="fit Gaussians to an audio file and write a quantized .ags file")
+    e.add_argument("input", help="audio file to encode")
+    e.add_argument("-o", "--output", help="output .ags file (default: input with .ags)")
+    add_fit_arguments(e)
+    e.set_defaults(func=cmd_encode)
+
+    q = sub.add_parser("quantize", help="quantize a fitted checkpoint (.pth) into an .ags file")
+    q.add_argument("ckpt", help="checkpoint written by audio-gs fit")
+    q.add_argument("-o", "--output", help="output .ags file (default: checkpoint with .ags)")
+    q.add_argument("--bits_per_param", "--bits-per-param", dest="bits_per_param", type=int, default=None,
+                   help=BITS_HELP + "; default: the checkpoint's config")
+    q.add_argument("--config", help="YAML config (for bit_allocation and fine-tuning settings)")
+    q.add_argument("--input_path", "--input-path", dest="input_path",
+                   help="original audio: re-solves amplitudes on it and reports SNR")
+    q.add_argument("--qat_steps", "--qat-steps", dest="qat_steps", type=int, default=None,
+                   help="quantization-aware fine-tuning steps on --input_path (default 0)")
+    q.set_defaults(func=cmd_quantize)
+
+    d = sub.add_parser("decode", help="render an .ags file to audio")
+    d.add_argument("input", help=".ags file")
+    d.add_argument("-o", "--output", help="output audio file (default: input with .wav)")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="describe an .ags file: atoms, bitrate, bits per atom by parameter kind")
+    i.add_argument("input", help=".ags file")
+    i.set_defaults(func=cmd_info)

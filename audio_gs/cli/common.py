@@ -1,0 +1,78 @@
+"""What the `audio-gs` commands share: the fit flags, the config they resolve to, the compression
+summary. Imports nothing heavy (argparse only), so `decode` and `info` start fast."""
+
+from __future__ import annotations
+
+import argparse
+
+from audio_gs.errors import AudioGSError
+
+BITS_HELP = "quantizer bits per parameter, 2-16 (default 8; 6 is smaller, 16 near lossless)"
+
+FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spellings are accepted
+    "config": (str, "YAML config file (params/configs/*.yaml); flags override its values"),
+    "num_gaussians": (int, "number of Gaussians (default 500)"),
+    "num_steps": (int, "optimisation steps (default 5000)"),
+    "lr": (float, "Adam learning rate (default 0.01)"),
+    "init_method": (str, "mp | peaks | random | uniform (default mp: matching pursuit)"),
+    "loss_type": (str, "l2 | l1 | spectral (default l2)"),
+    "perceptual_weight": (float, "weight of the log-mel loss term (default 0)"),
+    "add_gaussians_steps": (int, "steps at which atoms are added where the residual is largest"),
+    "sample_rate": (int, "resample the input to this rate (Hz)"),
+    "offset": (float, "start of the excerpt in seconds"),
+    "duration": (float, "length of the excerpt in seconds"),
+    "channels": (str, "keep | mono | stereo"),
+    "stereo_mode": (str, "lr (per channel) | ms (mid/side)"),
+    "seed": (int, "random seed (default 0)"),
+    "bits_per_param": (int, BITS_HELP),
+    "qat_steps": (int, "quantization-aware fine-tuning steps with --quantize (default 200)"),
+    "log_every": (int, "log every N steps"),
+    "save_every": (int, "write a checkpoint every N steps"),
+}
+
+
+def dashed(name: str) -> list[str]:
+    """--snake_case and --dashed-case spellings of a flag."""
+    flags = [f"--{name}"]
+    if "_" in name:
+        flags.append(f"--{name.replace('_', '-')}")
+    return flags
+
+
+def add_fit_arguments(p: argparse.ArgumentParser) -> None:
+    """Fit options shared by `fit` and `encode` (values left None fall back to config/defaults)."""
+    for name, (typ, help_) in FIT_FLAGS.items():
+        if name == "add_gaussians_steps":
+            p.add_argument(*dashed(name), dest=name, type=typ, nargs="+", default=None, help=help_)
+        else:
+            p.add_argument(*dashed(name), dest=name, type=typ, default=None, help=help_)
+    p.add_argument(*dashed("adaptive_add"), dest="adaptive_add", action="store_true", default=None,
+                   help="add Gaussians during fitting (at --add_gaussians_steps) and prune negligible ones")
+    p.add_argument(*dashed("quantize"), dest="quantize", action="store_true", default=None,
+                   help="quantization-aware fine-tuning before writing the .ags file")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    """defaults < --config file < flags."""
+    from audio_gs.encoder.config import DEFAULTS, resolve_config
+
+    overrides = {k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}
+    return resolve_config(getattr(args, "config", None), overrides)
+
+
+def compression_summary(n_samples: int, n_channels: int, sample_rate: int, n_bytes: int, snr: float) -> str:
+    """The lines printed after an encode: PCM size, .ags size, ratio, bitrate, SNR."""
+    pcm = n_samples * n_channels * 2
+    seconds = n_samples / sample_rate
+    return "\n".join([
+        "compression summary",
+        f"  original size (16-bit PCM): {pcm:,} bytes",
+        f"  compressed size (.ags file): {n_bytes:,} bytes",
+        f"  compression ratio: {pcm / max(n_bytes, 1):.1f}x",
+        f"  bitrate: {n_bytes * 8 / seconds / 1000:.2f} kbps",
+        f"  SNR: {snr:.2f} dB",
+    ])
+
+
+__all__ = ["AudioGSError", "FIT_FLAGS", "add_fit_arguments", "compression_summary", "config_from_args", "dashed"]

@@ -1,0 +1,497 @@
+"""The .ags byte format: quantized atoms (audio_gs.codec.quantize) entropy-coded into bytes, and back.
+
+This module knows bytes and symbols only; audio_gs.codec.compress composes it with the quantizer.
+
+Layout (little-endian; varint = LEB128, svarint = zigzag LEB128) is documented byte by byte in
+docs/ags_format.md. In short: magic, version, flags, channels, payload method, sample rate,
+length, atom count, quantizer settings and steps, per-stream symbol ranges and coding
+parameters, the payload, and a CRC32 of everything before it.
+
+Each symbol stream (audio_gs.quantize.STREAMS) is mapped to non-negative integers u (offset from
+its minimum, or zigzag around a centre: whichever the cost estimate prefers) and then coded by
+one of two payload methods, whichever gives fewer bytes for the file:
+
+- ``METHOD_RANGE``: u is split into a bin (exponent and m mantissa bits, an alphabet of at most
+  ~350 bins) and raw low bits. Bins go through constriction's range coder with an adaptive
+  categorical model per stream (counts start at 1 and grow by 2 per symbol, refreshed after
+  blocks of 8, 16, ... 512 symbols); raw bits are packed after the coded words.
+- ``METHOD_ZLIB`` / ``METHOD_LZMA``: u of every stream in fixed-width little-endian integers
+  (1, 2, 4 or 8 bytes, from the stream's range), compressed with zlib or lzma.
+
+Reading checks size, magic, version and CRC first, then bounds every count and size read from
+the header before allocating; anything wrong raises AgsFormatError with a one-line message.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import struct
+import zlib
+
+import numpy as np
+
+from audio_gs.codec.quantize import (ALLOWED_BITS, KINDS, LOG2_SIGMA_RANGE, MAX_SIGMA_SHIFT, MAX_SYMBOL, MAX_TIME_UNIT,
+                               STREAM_KIND, STREAMS, QuantizedAtoms)
+from audio_gs.errors import AgsFormatError, AudioGSError
+
+MAGIC = b"\x89AGS"
+VERSION = 1
+METHOD_RANGE, METHOD_ZLIB, METHOD_LZMA = 0, 1, 2
+METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib", METHOD_LZMA: "lzma"}
+MODE_OFFSET, MODE_ZIGZAG = 0, 1
+MAX_MANTISSA = 3
+MIN_FILE_BYTES = 4 + 1 + 4  # magic, version, CRC
+MAX_FILE_BYTES = 1 << 28
+MAX_ATOMS = 1 << 22
+MAX_SECONDS = 3600
+SAMPLE_RATE_RANGE = (1000, 768_000)
+MAX_RENDER_WORK = 1 << 33  # samples evaluated by the renderer (sum of clipped atom supports)
+BLOCK_START, BLOCK_MAX = 8, 512
+
+
+# ---- varints -----------------------------------------------------------------------------------
+
+def _uvarint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _svarint(v: int) -> bytes:
+    return _uvarint((v << 1) if v >= 0 else ((-v << 1) - 1))
+
+
+class _Reader:
+    """Bounds-checked reads from the file's bytes; every failure is AgsFormatError."""
+
+    def __init__(self, data: bytes, end: int):
+        self.data, self.pos, self.end = data, 0, end
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise AgsFormatError(f"file is truncated or corrupt (reading {what})")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str, what: str):
+        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt), what))
+
+    def uvarint(self, what: str, limit: int) -> int:
+        v, shift = 0, 0
+        while True:
+            (b,) = self.take(1, what)
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+            if shift > 63:
+                raise AgsFormatError(f"corrupt file: {what} is not a valid number")
+        if v > limit:
+            raise AgsFormatError(f"corrupt file: {what} = {v} is out of range (at most {limit})")
+        return v
+
+    def svarint(self, what: str, limit: int) -> int:
+        u = self.uvarint(what, 2 * limit + 1)
+        return (u >> 1) if not u & 1 else -((u + 1) >> 1)
+
+
+# ---- symbol <-> non-negative integers <-> (bin, raw bits) ---------------------------------------
+
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    return np.where(v >= 0, 2 * v, -2 * v - 1)
+
+
+def _unzigzag(u: np.ndarray) -> np.ndarray:
+    return np.where(u & 1 == 0, u >> 1, -((u + 1) >> 1))
+
+
+def _bitlen(v: np.ndarray) -> np.ndarray:
+    """Number of bits of each non-negative int64 (0 for 0)."""
+    v = np.asarray(v, np.int64)
+    out = np.zeros(v.shape, np.int64)
+    x = v.copy()
+    for s in (32, 16, 8, 4, 2, 1):
+        big = x >= (np.int64(1) << s)
+        out[big] += s
+        x[big] >>= s
+    return out + (x > 0)
+
+
+def _to_bins(u: np.ndarray, m: int):
+    """u < 2^(m+1) is its own bin; larger u -> bin of (bit length, top m mantissa bits) + raw low bits."""
+    n_bits = _bitlen(u)
+    small = u < (1 << (m + 1))
+    n_raw = np.where(small, 0, n_bits - 1 - m)
+    shift = np.maximum(n_raw, 0)
+    bins = np.where(small, u, (1 << (m + 1)) + (n_bits - m - 2) * (1 << m) + ((u >> shift) & ((1 << m) - 1)))
+    raw = u & ((np.int64(1) << shift) - 1)
+    return bins.astype(np.int64), n_raw.astype(np.int64), raw.astype(np.int64)
+
+
+def _from_bins(bins: np.ndarray, m: int):
+    """(high part of u, number of raw bits) for each bin: u = high | raw."""
+    small = bins < (1 << (m + 1))
+    rest = bins - (1 << (m + 1))
+    n_bits = (rest >> m) + m + 2
+    n_raw = np.where(small, 0, n_bits - 1 - m)
+    high = np.where(small, bins, (((np.int64(1) << m) | (rest & ((1 << m) - 1))) << np.maximum(n_raw, 0)))
+    return high.astype(np.int64), n_raw.astype(np.int64)
+
+
+def _n_bins(u_max: int, m: int) -> int:
+    return int(_to_bins(np.array([u_max], np.int64), m)[0][0]) + 1
+
+
+def _blocks(n: int):
+    i, size = 0, BLOCK_START
+    while i < n:
+        yield i, min(n, i + size)
+        i += size
+        size = min(2 * size, BLOCK_MAX)
+
+
+def _adaptive_probs(bins: np.ndarray, n_bins: int):
+    """(start, stop, probabilities) of each block under the adaptive model (same on both sides)."""
+    counts = np.ones(n_bins, np.float64)
+    for i, j in _blocks(len(bins)):
+        yield i, j, counts / counts.sum()
+        counts += 2.0 * np.bincount(bins[i:j], minlength=n_bins)
+
+
+def _model_bits(bins: np.ndarray, n_bins: int) -> float:
+    """Ideal code length (bits) of bins under the adaptive model."""
+    return float(sum(-np.log2(p[bins[i:j]]).sum() for i, j, p in _adaptive_probs(bins, n_bins)))
+
+
+class _StreamCode:
+    """How one stream is mapped to u >= 0: mode, centre (zigzag) and mantissa bits, plus its range."""
+
+    def __init__(self, lo: int, hi: int, mode: int, center: int, m: int):
+        self.lo, self.hi, self.mode, self.center, self.m = lo, hi, mode, center, m
+
+    def u(self, v: np.ndarray) -> np.ndarray:
+        return v - self.lo if self.mode == MODE_OFFSET else _zigzag(v - self.center)
+
+    def v(self, u: np.ndarray) -> np.ndarray:
+        return u + self.lo if self.mode == MODE_OFFSET else _unzigzag(u) + self.center
+
+    @property
+    def u_max(self) -> int:
+        if self.mode == MODE_OFFSET:
+            return self.hi - self.lo
+        return int(_zigzag(np.array([self.lo - self.center, self.hi - self.center], np.int64)).max())
+
+    @property
+    def n_bins(self) -> int:
+        return _n_bins(self.u_max, self.m)
+
+    @property
+    def width(self) -> int:
+        """Bytes per symbol in the fixed-width (zlib/lzma) payload."""
+        return next(w for w in (1, 2, 4, 8) if self.u_max < (1 << (8 * w)) or w == 8)
+
+    def cost(self, v: np.ndarray) -> float:
+        bins, n_raw, _ = _to_bins(self.u(v), self.m)
+        return _model_bits(bins, self.n_bins) + float(n_raw.sum())
+
+
+def _choose_code(v: np.ndarray) -> _StreamCode:
+    lo, hi = (int(v.min()), int(v.max())) if v.size else (0, 0)
+    center = int(np.median(v)) if v.size else 0
+    options = [_StreamCode(lo, hi, mode, center if mode == MODE_ZIGZAG else 0, m)
+               for mode in (MODE_OFFSET, MODE_ZIGZAG) for m in range(MAX_MANTISSA + 1)]
+    if not v.size:
+        return options[0]
+    return min(options, key=lambda c: c.cost(v))
+
+
+# ---- payloads ----------------------------------------------------------------------------------
+
+def _pack_bits(values: np.ndarray, n_bits: np.ndarray) -> bytes:
+    """Concatenate the n_bits[i] low bits of values[i], most significant first."""
+    total = int(n_bits.sum())
+    if total == 0:
+        return b""
+    idx = np.repeat(np.arange(len(values)), n_bits)
+    ends = np.cumsum(n_bits)
+    pos = np.arange(total) - np.repeat(ends - n_bits, n_bits)
+    shift = n_bits[idx] - 1 - pos
+    return np.packbits(((values[idx] >> shift) & 1).astype(np.uint8)).tobytes()
+
+
+def _unpack_bits(data: bytes, n_bits: np.ndarray) -> np.ndarray:
+    total = int(n_bits.sum())
+    out = np.zeros(len(n_bits), np.int64)
+    if total == 0:
+        return out
+    bits = np.unpackbits(np.frombuffer(data, np.uint8))[:total].astype(np.int64)
+    idx = np.repeat(np.arange(len(n_bits)), n_bits)
+    ends = np.cumsum(n_bits)
+    pos = np.arange(total) - np.repeat(ends - n_bits, n_bits)
+    np.add.at(out, idx, bits << (n_bits[idx] - 1 - pos))
+    return out
+
+
+def _range_payload(us: list[np.ndarray], codes: list[_StreamCode]) -> bytes:
+    import constriction
+
+    enc = constriction.stream.queue.RangeEncoder()
+    raws, n_raws = [], []
+    for u, code in zip(us, codes):
+        bins, n_raw, raw = _to_bins(u, code.m)
+        for i, j, p in _adaptive_probs(bins, code.n_bins) if code.n_bins > 1 else ():  # one bin: nothing to code
+            enc.encode(bins[i:j].astype(np.int32), constriction.stream.model.Categorical(p, perfect=False))
+        raws.append(raw)
+        n_raws.append(n_raw)
+    words = enc.get_compressed().astype("<u4").tobytes()
+    raw_bytes = _pack_bits(np.concatenate(raws) if raws else np.zeros(0, np.int64),
+                           np.concatenate(n_raws) if n_raws else np.zeros(0, np.int64))
+    return _uvarint(len(words) // 4) + words + raw_bytes
+
+
+def _decode_range(payload: bytes, k: int, codes: list[_StreamCode]) -> list[np.ndarray]:
+    import constriction
+
+    r = _Reader(payload, len(payload))
+    n_words = r.uvarint("range coder word count", len(payload) // 4)
+    words = np.frombuffer(r.take(4 * n_words, "range coder words"), "<u4").astype(np.uint32)
+    dec = constriction.stream.queue.RangeDecoder(words)
+    highs, n_raws = [], []
+    try:
+        for code in codes:
+            bins = np.zeros(k, np.int64)
+            for _ in _decode_blocks(dec, k, code.n_bins, bins):
+                pass
+            high, n_raw = _from_bins(bins, code.m)
+            highs.append(high)
+            n_raws.append(n_raw)
+    except AgsFormatError:
+        raise
+    except Exception as exc:  # constriction reports an invalid compressed stream in several ways
+        raise AgsFormatError(f"corrupt payload ({type(exc).__name__})") from None
+    n_raw_all = np.concatenate(n_raws) if n_raws else np.zeros(0, np.int64)
+    total = int(n_raw_all.sum())
+    rest = r.take(r.end - r.pos, "raw bits")
+    if len(rest) != (total + 7) // 8:
+        raise AgsFormatError("corrupt payload (raw bit count does not match)")
+    raw = _unpack_bits(rest, n_raw_all)
+    out, start = [], 0
+    for high in highs:
+        out.append(high | raw[start:start + k])
+        start += k
+    return out
+
+
+def _decode_blocks(dec, k: int, n_bins: int, bins: np.ndarray):
+    """Decode k bins in the encoder's blocks into bins (a generator so the model updates in step)."""
+    import constriction
+
+    if n_bins == 1:
+        return
+    counts = np.ones(n_bins, np.float64)
+    for i, j in _blocks(k):
+        p = counts / counts.sum()
+        bins[i:j] = dec.decode(constriction.stream.model.Categorical(p, perfect=False), j - i)
+        counts += 2.0 * np.bincount(bins[i:j], minlength=n_bins)
+        yield i, j, p
+
+
+def _fixed_bytes(us: list[np.ndarray], codes: list[_StreamCode]) -> bytes:
+    return b"".join(u.astype(f"<u{c.width}").tobytes() for u, c in zip(us, codes))
+
+
+def _decode_fixed(raw: bytes, k: int, codes: list[_StreamCode]) -> list[np.ndarray]:
+    out, pos = [], 0
+    for c in codes:
+        n = k * c.width
+        out.append(np.frombuffer(raw[pos:pos + n], f"<u{c.width}").astype(np.int64))
+        pos += n
+    return out
+
+
+def _decompress(payload: bytes, method: int, expected: int) -> bytes:
+    try:
+        if method == METHOD_ZLIB:
+            d = zlib.decompressobj()
+            raw = d.decompress(payload, expected + 1)
+            ok = d.eof and not d.unused_data
+        else:
+            d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            raw = d.decompress(payload, max_length=expected + 1)
+            ok = d.eof and not d.unused_data
+    except (zlib.error, lzma.LZMAError, EOFError):
+        raise AgsFormatError(f"corrupt payload ({METHOD_NAMES[method]} data is invalid)") from None
+    if len(raw) != expected or not ok:
+        raise AgsFormatError(f"corrupt payload ({METHOD_NAMES[method]} data has the wrong length)")
+    return raw
+
+
+# ---- header ------------------------------------------------------------------------------------
+
+def _streams_for(n_channels: int) -> tuple[str, ...]:
+    return tuple(s for s in STREAMS if s != "channel" or n_channels > 1)
+
+
+def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None) -> bytes:
+    """Bytes of an .ags file for quantized atoms; method None keeps the smallest payload."""
+    k = len(q)
+    sr = int(q.sample_rate)
+    if not SAMPLE_RATE_RANGE[0] <= sr <= SAMPLE_RATE_RANGE[1]:
+        raise AudioGSError(f"cannot write .ags: sample rate {sr} Hz outside {SAMPLE_RATE_RANGE}")
+    if not 0 <= n_samples <= MAX_SECONDS * sr:
+        raise AudioGSError(f"cannot write .ags: length {n_samples} samples (at most {MAX_SECONDS} s)")
+    if k > MAX_ATOMS:
+        raise AudioGSError(f"cannot write .ags: {k} atoms (at most {MAX_ATOMS})")
+    streams = _streams_for(q.n_channels)
+    vs = [np.asarray(q.symbols[s], np.int64) for s in streams]
+    codes = [_choose_code(v) for v in vs]
+    us = [c.u(v) for c, v in zip(codes, vs)]
+    payloads = {}
+    if method in (None, METHOD_RANGE):
+        payloads[METHOD_RANGE] = _range_payload(us, codes)
+    if method in (None, METHOD_ZLIB, METHOD_LZMA):
+        raw = _fixed_bytes(us, codes)
+        if method in (None, METHOD_ZLIB):
+            payloads[METHOD_ZLIB] = zlib.compress(raw, 9)
+        if method in (None, METHOD_LZMA):
+            payloads[METHOD_LZMA] = lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+    best = min(payloads, key=lambda m: (len(payloads[m]), m))
+    payload = payloads[best]
+
+    h = io.BytesIO()
+    h.write(MAGIC)
+    h.write(struct.pack("<BBBBI", VERSION, 1 if q.stereo_mode == "ms" else 0, q.n_channels, best, sr))
+    h.write(_uvarint(n_samples) + _uvarint(k))
+    h.write(bytes(q.bits[kind] for kind in KINDS))
+    h.write(struct.pack("<BB", q.sigma_shift, q.time_unit))
+    h.write(_svarint(q.time_offset) + _svarint(q.time_origin))
+    h.write(struct.pack("<fff", q.chirp_step, q.freq_step, q.amp_step))
+    for c in codes:
+        h.write(bytes([(c.mode << 4) | c.m]) + _svarint(c.lo) + _svarint(c.hi))
+        if c.mode == MODE_ZIGZAG:
+            h.write(_svarint(c.center))
+    h.write(_uvarint(len(payload)))
+    h.write(payload)
+    body = h.getvalue()
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
+    """(quantized atoms, n_samples, info) from .ags bytes; AgsFormatError on anything invalid.
+
+    info: method (payload method name), header_bytes, payload_bytes.
+    """
+    if len(data) == 0:
+        raise AgsFormatError("file is empty")
+    if data[:4] != MAGIC[:len(data[:4])]:
+        raise AgsFormatError("not an .ags file (wrong magic bytes)")
+    if len(data) < MIN_FILE_BYTES:
+        raise AgsFormatError("file is truncated (shorter than an .ags header)")
+    if data[4] != VERSION:
+        if data[4] > VERSION:
+            raise AgsFormatError(f"file format version {data[4]} is newer than this decoder (version {VERSION})")
+        raise AgsFormatError(f"unknown file format version {data[4]}")
+    (crc,) = struct.unpack("<I", data[-4:])
+    if zlib.crc32(data[:-4]) != crc:
+        raise AgsFormatError("file is corrupt or truncated (CRC32 mismatch)")
+    r = _Reader(data, len(data) - 4)
+    r.take(5, "magic")
+    flags, n_channels, method, sr = r.unpack("BBBI", "header")
+    if flags & ~1:
+        raise AgsFormatError(f"corrupt header: unknown flags {flags:#x}")
+    if n_channels not in (1, 2):
+        raise AgsFormatError(f"corrupt header: {n_channels} channels (1 or 2 supported)")
+    if method not in METHOD_NAMES:
+        raise AgsFormatError(f"corrupt header: unknown payload method {method}")
+    if not SAMPLE_RATE_RANGE[0] <= sr <= SAMPLE_RATE_RANGE[1]:
+        raise AgsFormatError(f"corrupt header: sample rate {sr} Hz")
+    stereo_mode = "ms" if flags & 1 else "lr"
+    if stereo_mode == "ms" and n_channels != 2:
+        raise AgsFormatError("corrupt header: mid/side flag on a mono file")
+    n_samples = r.uvarint("length", MAX_SECONDS * sr)
+    k = r.uvarint("atom count", MAX_ATOMS)
+    bits = dict(zip(KINDS, r.take(len(KINDS), "bits")))
+    for kind, b in bits.items():
+        if b not in ALLOWED_BITS:
+            raise AgsFormatError(f"corrupt header: {b} bits for {kind}")
+    sigma_shift, time_unit = r.unpack("BB", "quantizer")
+    if sigma_shift > MAX_SIGMA_SHIFT or time_unit > MAX_TIME_UNIT:
+        raise AgsFormatError("corrupt header: quantizer grid out of range")
+    time_offset = r.svarint("time offset", 1 << 40)
+    time_origin = r.svarint("time origin", 1 << 61)
+    steps = r.unpack("fff", "quantizer steps")
+    if not all(np.isfinite(s) and s > 0 for s in steps):
+        raise AgsFormatError("corrupt header: quantizer step is not a positive number")
+    streams = _streams_for(n_channels)
+    codes = []
+    for s in streams:
+        (mm,) = r.take(1, f"{s} coding")
+        mode, m = mm >> 4, mm & 0xF
+        if mode not in (MODE_OFFSET, MODE_ZIGZAG) or m > MAX_MANTISSA:
+            raise AgsFormatError(f"corrupt header: {s} coding {mm:#x}")
+        lo, hi = r.svarint(f"{s} minimum", MAX_SYMBOL), r.svarint(f"{s} maximum", MAX_SYMBOL)
+        center = r.svarint(f"{s} centre", MAX_SYMBOL) if mode == MODE_ZIGZAG else 0
+        if lo > hi or (mode == MODE_ZIGZAG and not lo <= center <= hi and k):
+            raise AgsFormatError(f"corrupt header: {s} range [{lo}, {hi}]")
+        codes.append(_StreamCode(lo, hi, mode, center, m))
+    ranges = dict(zip(streams, codes))
+    ls_lo, ls_hi = (int(np.ceil(v * 2**sigma_shift)) for v in LOG2_SIGMA_RANGE)
+    if k and not (ls_lo <= ranges["log_sigma"].lo and ranges["log_sigma"].hi <= ls_hi):
+        raise AgsFormatError("corrupt header: widths outside the format's range")
+    if n_channels == 2 and k and not (0 <= ranges["channel"].lo and ranges["channel"].hi <= 1):
+        raise AgsFormatError("corrupt header: channel index out of range")
+    payload_len = r.uvarint("payload size", r.end - r.pos)
+    header_bytes = r.pos
+    payload = r.take(payload_len, "payload")
+    if r.pos != r.end:
+        raise AgsFormatError("corrupt file: trailing bytes after the payload")
+    if method == METHOD_RANGE:
+        us = _decode_range(payload, k, codes)
+    else:
+        expected = k * sum(c.width for c in codes)
+        us = _decode_fixed(_decompress(payload, method, expected), k, codes)
+    symbols = {}
+    for s, u, c in zip(streams, us, codes):
+        if u.size and (int(u.max()) > c.u_max or int(u.min()) < 0):
+            raise AgsFormatError(f"corrupt payload ({s} symbol out of range)")
+        v = c.v(u)
+        if v.size and (int(v.min()) < c.lo or int(v.max()) > c.hi):
+            raise AgsFormatError(f"corrupt payload ({s} symbol out of range)")
+        symbols[s] = v
+    q = QuantizedAtoms(sample_rate=sr, n_channels=n_channels, stereo_mode=stereo_mode, bits=bits,
+                       sigma_shift=sigma_shift, time_unit=time_unit, time_offset=time_offset,
+                       time_origin=time_origin, chirp_step=steps[0], freq_step=steps[1], amp_step=steps[2],
+                       symbols=symbols)
+    info = {"method": METHOD_NAMES[method], "header_bytes": header_bytes + 4, "payload_bytes": payload_len,
+            "codes": ranges}
+    return q, n_samples, info
+
+
+# ---- statistics --------------------------------------------------------------------------------
+
+def raw_bits(q: QuantizedAtoms) -> dict[str, int]:
+    """Bits per atom of a fixed-length code of each stream: ceil(log2(max - min + 1))."""
+    return {s: int(np.ceil(np.log2(hi - lo + 1))) for s, (lo, hi) in q.ranges.items()}
+
+
+def stream_bits(q: QuantizedAtoms) -> dict[str, float]:
+    """Ideal code length (bits, whole file) of each stream under the range coder's model."""
+    out = {}
+    for s in _streams_for(q.n_channels):
+        v = np.asarray(q.symbols[s], np.int64)
+        out[s] = _choose_code(v).cost(v) if v.size else 0.0
+    return out
+
+
+def kind_bits(q: QuantizedAtoms) -> dict[str, float]:
+    """stream_bits summed by parameter kind (amp_cos + amp_sin -> amp)."""
+    out: dict[str, float] = {}
+    for s, b in stream_bits(q).items():
+        out[STREAM_KIND[s]] = out.get(STREAM_KIND[s], 0.0) + b
+    return out

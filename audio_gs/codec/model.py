@@ -1,0 +1,77 @@
+"""What an .ags file holds, as plain numpy arrays: the decoder's view of a sound.
+
+Gabor atom k (tonal/transient Gaussian) renders at sample n (tau = n / sample_rate - time[k],
+sigma = exp(log_sigma[k])) as
+
+    exp(-tau**2 / (2 sigma**2)) * (amp_cos[k] cos(phi) + amp_sin[k] sin(phi)),
+    phi = 2 pi (freq[k] tau + chirp[k] tau**2 / 2),
+
+into model channel channel[k], for |tau| <= SUPPORT * sigma and zero elsewhere. Its spectrogram is a
+2-D Gaussian centred on (time, freq) with time spread sigma and frequency spread 1 / (2 pi sigma).
+Units: seconds, Hz, Hz/s; amplitudes are peak sample values. Stereo mode "ms" means model channel 0
+is mid and 1 is side (left = mid + side, right = mid - side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+SUPPORT = 5.0  # half-width of an atom's support in sigmas (envelope < -108 dB of energy outside)
+GABOR_FIELDS = ("time", "freq", "log_sigma", "chirp", "amp_cos", "amp_sin")
+STEREO_MODES = ("lr", "ms")
+
+
+@dataclass
+class Gabor:
+    """Gabor atoms as arrays of shape [K] (float; channel int64)."""
+
+    time: np.ndarray
+    freq: np.ndarray
+    log_sigma: np.ndarray
+    chirp: np.ndarray
+    amp_cos: np.ndarray
+    amp_sin: np.ndarray
+    channel: np.ndarray
+
+    def __post_init__(self) -> None:
+        k = np.shape(self.time)[0]
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if np.ndim(v) != 1 or np.shape(v)[0] != k:
+                raise ValueError(f"Gabor.{f.name} must have shape [{k}], got {np.shape(v)}")
+
+    def __len__(self) -> int:
+        return int(np.shape(self.time)[0])
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return np.exp(np.asarray(self.log_sigma, np.float64))
+
+    def select(self, index) -> "Gabor":
+        """Rows picked by a boolean mask or an index array."""
+        return replace(self, **{f.name: np.asarray(getattr(self, f.name))[index] for f in fields(self)})
+
+    @classmethod
+    def empty(cls, dtype=np.float64) -> "Gabor":
+        z = np.zeros(0, dtype)
+        return cls(z, z, z, z, z, z, np.zeros(0, np.int64))
+
+
+@dataclass
+class Model:
+    """A sound as the decoder sees it: its format and its Gaussians (model channels)."""
+
+    sample_rate: int
+    n_samples: int
+    gabor: Gabor
+    n_channels: int = 1
+    stereo_mode: str = "lr"
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    def __len__(self) -> int:
+        return len(self.gabor)

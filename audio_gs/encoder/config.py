@@ -1,0 +1,108 @@
+"""Fit configuration: defaults < YAML config file < command-line flags, merged in one place."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from audio_gs.codec.quantize import ALLOWED_BITS
+from audio_gs.errors import AudioGSError
+
+DEFAULTS: dict = {
+    # what to fit
+    "input_path": None,
+    "sample_rate": None,  # Hz; None keeps the file's rate
+    "offset": 0.0,  # seconds into the file
+    "duration": None,  # seconds; None = to the end
+    "channels": "keep",  # keep | mono | stereo
+    "stereo_mode": "lr",  # lr (per channel) | ms (mid/side)
+    # model size and initialisation
+    "num_gaussians": 500,
+    "init_method": "mp",  # mp | peaks | random | uniform
+    "init_fraction": 1.0,  # share of num_gaussians placed by the init (the rest by adaptive_add)
+    "scales_ms": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],  # atom widths (sigma) the init searches
+    "mp_atoms_per_round": 40,
+    # optimisation
+    "num_steps": 5000,
+    "lr": 0.01,
+    "lr_final_ratio": 0.1,  # cosine decay of the learning rate to this share of lr
+    "loss_type": "l2",  # l2 | l1 | spectral
+    "perceptual_weight": 0.0,  # weight of the log-mel term
+    "ls_every": 250,  # re-solve amplitudes by least squares every N steps (0 = never)
+    "adaptive_add": False,
+    "add_gaussians_steps": [],  # steps at which atoms are added where the residual is largest
+    "prune_db": -70.0,  # atoms whose energy is below this (dB re. the signal) are pruned at add steps
+    "min_sigma_ms": 0.25,
+    "max_sigma_ms": 250.0,
+    "seed": 0,
+    "device": "cpu",
+    # logging
+    "log_every": 50,
+    "save_every": 1000,
+    "render_backend": "auto",
+    # bitstream
+    "quantize": False,
+    "bits_per_param": 8,
+    "bit_allocation": None,  # optional {param kind: bits}
+    "qat_steps": 200,  # quantization-aware fine-tuning steps
+}
+
+CHOICES = {
+    "channels": ("keep", "mono", "stereo"),
+    "stereo_mode": ("lr", "ms"),
+    "init_method": ("mp", "peaks", "random", "uniform"),
+    "loss_type": ("l2", "l1", "spectral"),
+    "bits_per_param": tuple(ALLOWED_BITS),
+    "render_backend": ("auto", "fast", "reference"),
+}
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read a YAML mapping of config keys; unknown keys are an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioGSError(f"config {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise AudioGSError(f"config {path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise AudioGSError(f"config {path}: expected a mapping of keys to values")
+    return data
+
+
+def validate(cfg: dict) -> dict:
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise AudioGSError(f"unknown config key(s): {', '.join(unknown)}")
+    for key, allowed in CHOICES.items():
+        if cfg[key] not in allowed:
+            raise AudioGSError(f"config {key}={cfg[key]!r} is not one of {', '.join(map(str, allowed))}")
+    for key in ("num_gaussians", "num_steps"):
+        if not isinstance(cfg[key], int) or cfg[key] < (1 if key == "num_gaussians" else 0):
+            raise AudioGSError(f"config {key} must be a {'positive' if key == 'num_gaussians' else 'non-negative'} integer")
+    if not (isinstance(cfg["lr"], (int, float)) and cfg["lr"] > 0):
+        raise AudioGSError("config lr must be a positive number")
+    if not 0 < float(cfg["init_fraction"]) <= 1:
+        raise AudioGSError("config init_fraction must be in (0, 1]")
+    if cfg["sample_rate"] is not None and (not isinstance(cfg["sample_rate"], int) or cfg["sample_rate"] < 1000):
+        raise AudioGSError("config sample_rate must be an integer >= 1000 Hz")
+    steps = cfg["add_gaussians_steps"]
+    if not isinstance(steps, list) or not all(isinstance(s, int) and s >= 0 for s in steps):
+        raise AudioGSError("config add_gaussians_steps must be a list of non-negative step numbers")
+    return cfg
+
+
+def resolve_config(config_path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """defaults < config file < overrides (None values in overrides mean 'not given')."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if config_path:
+        cfg.update(load_config_file(config_path))
+    cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return validate(cfg)
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=True)

@@ -1,0 +1,116 @@
+"""audio_gs.cli.codec: `audio-gs encode | quantize | decode | info`, and the .ags file written by `fit`."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from synth import mixture, random_atoms
+
+from audio_gs.cli import main
+from audio_gs.codec.compress import read_ags
+from audio_gs.codec.render import render
+from audio_gs.encoder.checkpoint import save_checkpoint
+from audio_gs.encoder.coding import read_atoms, write_ags
+
+SR = 8000
+FAST = ["--num_gaussians", "16", "--num_steps", "4", "--no-progress", "--log_every", "2"]
+
+
+@pytest.fixture(scope="module")
+def stereo_wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("codec") / "mix.wav"
+    x = mixture(SR, 0.25)
+    sf.write(path, np.stack([x, 0.5 * x[::-1]], 1), SR)
+    return path
+
+
+def test_encode_info_decode(stereo_wav, tmp_path, capsys):
+    ags, wav = tmp_path / "m.ags", tmp_path / "m.wav"
+    assert main(["encode", str(stereo_wav), "-o", str(ags), "--stereo_mode", "ms", "--bits_per_param", "6"] + FAST) == 0
+    out = capsys.readouterr().out
+    assert f"{ags.stat().st_size:,} bytes" in out and "compressed size (.ags file)" in out
+    assert main(["info", str(ags)]) == 0
+    info = capsys.readouterr().out
+    assert "Gaussians: 16" in info and "(mid/side)" in info
+    for kind in ("channel", "log_sigma", "time", "chirp", "freq", "amp"):
+        assert f"    {kind} " in info
+    assert main(["decode", str(ags), "-o", str(wav)]) == 0
+    y, sr = sf.read(wav, dtype="float32", always_2d=True)
+    model = read_ags(ags)
+    expect = np.clip(render(model), -1, 1).T
+    n = model.n_samples
+    assert sr == SR and y.shape == (n, 2)
+    assert np.abs(y - expect).max() <= 1.0 / 32768 + 1e-6  # 16-bit WAV of the rendered file
+
+
+def test_quantize_a_checkpoint(tmp_path, capsys):
+    a = random_atoms(30, sr=SR, seconds=0.25, dtype=torch.float32)
+    ckpt = tmp_path / "c.pth"
+    save_checkpoint(ckpt, a, 2000, {"bits_per_param": 8}, 0)
+    assert main(["quantize", str(ckpt), "-o", str(tmp_path / "c.ags"), "--bits_per_param", "16"]) == 0
+    atoms, n = read_atoms(tmp_path / "c.ags")
+    assert n == 2000 and len(atoms) == 30
+    assert torch.allclose(atoms.sorted_by_time().time, a.sorted_by_time().time, atol=1e-5)
+    assert "bits per Gaussian" in capsys.readouterr().out
+
+
+def test_quantize_with_the_original_reports_snr(tmp_path, capsys):
+    x = mixture(SR, 0.25)
+    wav = tmp_path / "x.wav"
+    sf.write(wav, x, SR)
+    a = random_atoms(20, sr=SR, seconds=0.25, dtype=torch.float32)
+    save_checkpoint(tmp_path / "c.pth", a, len(x), {"input_path": str(wav)}, 0)
+    assert main(["quantize", str(tmp_path / "c.pth"), "-o", str(tmp_path / "c.ags"), "--qat_steps", "2"]) == 0
+    assert "SNR before quantization" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"", b"not an ags file", None])
+def test_bad_files_exit_2_with_one_line(tmp_path, capsys, content):
+    path = tmp_path / "bad.ags"
+    if content is None:  # a valid file cut short
+        write_ags(path, random_atoms(10, sr=SR), 800)
+        path.write_bytes(path.read_bytes()[:-7])
+    else:
+        path.write_bytes(content)
+    for cmd in (["decode", str(path), "-o", str(tmp_path / "o.wav")], ["info", str(path)]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("audio-gs: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_fit_writes_the_ags_file_and_reports_its_size(tmp_path, capsys):
+    x = mixture(SR, 0.25)
+    wav = tmp_path / "x.wav"
+    sf.write(wav, x, SR)
+    log = tmp_path / "log"
+    assert main(["fit", "--input_path", str(wav), "--log_dir", str(log), "--save_every", "100"] + FAST) == 0
+    size = (log / "model.ags").stat().st_size
+    summary = json.loads((log / "summary.json").read_text())
+    assert summary["bytes"] == size and summary["bytes_is_estimate"] is False
+    assert f"compressed size (.ags file): {size:,} bytes" in capsys.readouterr().out
+
+
+def test_decode_refuses_an_unwritable_output_format(tmp_path, capsys):
+    write_ags(tmp_path / "a.ags", random_atoms(5, sr=SR), 800)
+    assert main(["decode", str(tmp_path / "a.ags"), "-o", str(tmp_path / "a.xyz")]) == 2
+    assert "not supported" in capsys.readouterr().err
+
+
+def test_decoding_imports_only_the_decoder_path(tmp_path):
+    """The decoder sees only the bitstream: no torch, fitter, initialiser, loss or metric is even imported."""
+    import subprocess
+    import sys
+
+    ags = tmp_path / "d.ags"
+    write_ags(ags, random_atoms(20, sr=SR, seconds=0.25), int(0.25 * SR))
+    code = ("import sys; from audio_gs.cli import main; "
+            f"rc = main(['decode', {str(ags)!r}, '-o', {str(tmp_path / 'd.wav')!r}]); "
+            "print(rc, ' '.join(sorted(m for m in sys.modules if m.startswith(('audio_gs.', 'torch')))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
+    assert out[0] == "0" and (tmp_path / "d.wav").is_file()
+    loaded = set(out[1:])
+    assert {"audio_gs.codec.bitstream", "audio_gs.codec.quantize", "audio_gs.codec.render"} <= loaded
+    assert not {m for m in loaded if m.startswith(("torch", "audio_gs.encoder", "audio_gs.bench"))}, loaded

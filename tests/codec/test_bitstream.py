@@ -1,0 +1,179 @@
+"""audio_gs.codec.bitstream (with codec.compress composing it): .ags round trips, payload methods,
+and decoding of damaged files."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from synth import random_gabor
+
+from audio_gs.codec import bitstream as bs
+from audio_gs.codec.compress import decode, encode
+from audio_gs.codec.model import GABOR_FIELDS, Gabor, Model
+from audio_gs.codec.quantize import dequantize, quantize
+from audio_gs.codec.render import render
+from audio_gs.errors import AgsFormatError, AudioGSError
+
+CASES = [(1, 16000, "lr"), (2, 44100, "lr"), (2, 48000, "ms")]
+
+
+def _model(n_channels, sr, mode, k=120, seed=0, seconds=0.3):
+    g = random_gabor(k, sr=sr, seconds=seconds, n_channels=n_channels, seed=seed)
+    return Model(sample_rate=sr, n_samples=int(seconds * sr), gabor=g, n_channels=n_channels, stereo_mode=mode)
+
+
+def _quantize(m: Model, bits=8, alloc=None):
+    return quantize(m.gabor, sample_rate=m.sample_rate, n_channels=m.n_channels, stereo_mode=m.stereo_mode,
+                    bits_per_param=bits, bit_allocation=alloc)
+
+
+def _same_gabor(a: Gabor, b: Gabor) -> bool:
+    return all(np.array_equal(getattr(a, n), getattr(b, n)) for n in GABOR_FIELDS + ("channel",))
+
+
+@pytest.fixture(scope="module")
+def valid_file():
+    m = _model(2, 16000, "ms", k=60, seed=11)
+    data = encode(m, bits_per_param=8)
+    return data, decode(data)
+
+
+@pytest.mark.parametrize("n_channels, sr, mode", CASES)
+@pytest.mark.parametrize("method", [bs.METHOD_RANGE, bs.METHOD_ZLIB, bs.METHOD_LZMA])
+def test_decode_gives_the_dequantized_atoms_bit_for_bit(n_channels, sr, mode, method):
+    m = _model(n_channels, sr, mode)
+    q = _quantize(m)
+    data = bs.pack(q, m.n_samples, method)
+    assert data[7] == method  # payload method byte
+    got = decode(data)
+    assert got.n_samples == m.n_samples and _same_gabor(got.gabor, dequantize(q))
+    assert (got.sample_rate, got.n_channels, got.stereo_mode) == (sr, n_channels, mode)
+    assert np.array_equal(render(got), render(decode(encode(m))))
+
+
+def test_zero_atoms_round_trip():
+    data = encode(Model(sample_rate=16000, n_samples=1600, gabor=Gabor.empty()))
+    got = decode(data)
+    assert len(got) == 0 and got.n_samples == 1600
+    assert np.array_equal(render(got), np.zeros((1, 1600)))
+
+
+def test_the_smallest_payload_is_kept():
+    q = _quantize(_model(1, 16000, "lr", k=300))
+    sizes = [len(bs.pack(q, 4800, m)) for m in bs.METHOD_NAMES]
+    assert len(bs.pack(q, 4800)) == min(sizes)
+
+
+def test_entropy_coding_beats_fixed_length_on_peaked_symbols():
+    m = _model(1, 16000, "lr", k=400, seed=2)
+    rng = np.random.default_rng(0)  # one width; heavy-tailed frequencies and amplitudes
+    g = m.gabor
+    g.log_sigma[:] = np.log(0.004)
+    g.freq[:] = 1000 + 20 * rng.standard_normal(400) ** 3
+    g.amp_cos[:] = 0.1 * rng.standard_normal(400) ** 3
+    g.amp_sin[:] = 0.1 * rng.standard_normal(400) ** 3
+    q = _quantize(m)
+    coded_bits = 8 * len(bs.pack(q, 4800)) / len(g)
+    assert coded_bits < 0.8 * sum(bs.raw_bits(q).values())
+    assert sum(bs.stream_bits(q).values()) / len(g) < coded_bits  # header excluded
+
+
+def test_writer_refuses_formats_limits():
+    m = Model(sample_rate=500, n_samples=100, gabor=random_gabor(5, sr=500))
+    with pytest.raises(AudioGSError, match="sample rate"):
+        encode(m)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"RIFF\x00\x00\x00\x00WAVE", "wrong magic"),
+    (b"\x89AG", "truncated"),
+    (b"\x89AGS\x01\x00", "truncated"),
+])
+def test_bad_files_raise_one_line_errors(data, message):
+    with pytest.raises(AgsFormatError, match=message) as exc:
+        decode(data)
+    assert "\n" not in str(exc.value)
+
+
+def test_future_version_and_corruption_are_named(valid_file):
+    data, _ = valid_file
+    newer = bytearray(data)
+    newer[4] = bs.VERSION + 1
+    with pytest.raises(AgsFormatError, match="newer than this decoder"):
+        decode(bytes(newer))
+    with pytest.raises(AgsFormatError, match="CRC32"):
+        decode(data[:-1])
+
+
+def _with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_header_counts_are_bounded_before_allocating(valid_file):
+    data, _ = valid_file
+    body = bytearray(data[:-4])
+    huge = bs._uvarint(1 << 40)
+    n_samples_at = 12  # magic 4, version, flags, channels, method, sample rate 4
+    bad_len = _with_crc(bytes(body[:n_samples_at]) + huge + bytes(body[n_samples_at + len(bs._uvarint(4800)):]))
+    with pytest.raises(AgsFormatError, match="length"):
+        decode(bad_len)
+    k_at = n_samples_at + len(bs._uvarint(4800))
+    bad_k = _with_crc(bytes(body[:k_at]) + huge + bytes(body[k_at + 1:]))
+    with pytest.raises(AgsFormatError, match="atom count"):
+        decode(bad_k)
+
+
+def test_fuzzed_files_decode_identically_or_fail_cleanly(valid_file):
+    """Flip bits, overwrite bytes and truncate a valid file (seeded): every case either decodes to the
+    same atoms or raises AgsFormatError."""
+    data, model = valid_file
+    rng = np.random.default_rng(1234)
+    failed = 0
+    for i in range(400):
+        d = bytearray(data)
+        kind = i % 4
+        if kind == 0:
+            pos = int(rng.integers(len(d)))
+            d[pos] ^= 1 << int(rng.integers(8))
+        elif kind == 1:
+            for pos in rng.integers(0, len(d), size=int(rng.integers(1, 6))):
+                d[int(pos)] = int(rng.integers(256))
+        elif kind == 2:
+            d = d[:int(rng.integers(len(d)))]
+        else:
+            junk = rng.integers(0, 256, size=int(rng.integers(1, 20)), dtype=np.uint8)
+            d = d[:int(rng.integers(len(d)))] + bytes(junk)
+        try:
+            got = decode(bytes(d))
+        except AgsFormatError as exc:
+            assert "\n" not in str(exc)
+            failed += 1
+            continue
+        assert got.n_samples == model.n_samples and _same_gabor(got.gabor, model.gabor)
+    assert failed > 300
+
+
+def test_fuzzed_files_with_valid_crc_fail_cleanly(valid_file):
+    """Damage behind a recomputed CRC (a crafted file) reaches the parser: it must still only ever
+    return atoms or raise AgsFormatError."""
+    data, _ = valid_file
+    body = data[:-4]
+    rng = np.random.default_rng(99)
+    outcomes = {"decoded": 0, "error": 0}
+    for i in range(400):
+        d = bytearray(body)
+        lo = 5 if i % 2 else 5 + 60  # half the cases hit the header, half anywhere after the version
+        for pos in rng.integers(lo if lo < len(d) else 5, len(d), size=int(rng.integers(1, 4))):
+            d[int(pos)] ^= 1 << int(rng.integers(8))
+        if i % 5 == 0:
+            d = d[:int(rng.integers(5, len(d)))]
+        try:
+            got = decode(_with_crc(bytes(d)))
+            assert all(np.isfinite(getattr(got.gabor, n)).all() for n in GABOR_FIELDS)
+            outcomes["decoded"] += 1
+        except AgsFormatError as exc:
+            assert "\n" not in str(exc)
+            outcomes["error"] += 1
+    assert outcomes["error"] > 50

@@ -1,0 +1,71 @@
+"""audio_gs.codec.compress: the codec composed (encode/decode, files), and a decode path without torch."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from synth import random_gabor
+
+from audio_gs.codec import bitstream as bs
+from audio_gs.codec.compress import decode, decode_file, encode, read_ags, write_ags
+from audio_gs.codec.model import GABOR_FIELDS, Model
+from audio_gs.codec.quantize import dequantize, quantize
+from audio_gs.errors import AgsFormatError
+
+
+def _model(seed=0, n_channels=2, sr=48000, mode="lr"):
+    g = random_gabor(120, sr=sr, seconds=0.3, n_channels=n_channels, seed=seed)
+    return Model(sample_rate=sr, n_samples=int(0.3 * sr), gabor=g, n_channels=n_channels, stereo_mode=mode)
+
+
+def test_write_and_read_a_file(tmp_path):
+    m = _model()
+    path = tmp_path / "x.ags"
+    size = write_ags(path, m, bits_per_param=6, bit_allocation={"amp": 8})
+    assert size == path.stat().st_size
+    got = read_ags(path)
+    q = quantize(m.gabor, sample_rate=m.sample_rate, n_channels=2, bits_per_param=6, bit_allocation={"amp": 8})
+    expect = dequantize(q)
+    assert got.n_samples == m.n_samples
+    assert all(np.array_equal(getattr(got.gabor, n), getattr(expect, n)) for n in GABOR_FIELDS + ("channel",))
+    q2, _, _ = bs.unpack(path.read_bytes())
+    assert q2.bits == q.bits and q2.ranges == q.ranges
+
+
+def test_encoding_twice_gives_the_same_bytes_and_decoding_the_same_samples(tmp_path):
+    m = _model(seed=3, mode="ms")
+    assert encode(m) == encode(m)
+    path = tmp_path / "x.ags"
+    write_ags(path, m)
+    y1, sr = decode_file(path)
+    y2, _ = decode_file(path)
+    assert sr == 48000 and y1.shape == (2, m.n_samples) and np.array_equal(y1, y2)
+
+
+def test_the_amplitude_solver_is_called_on_the_quantized_atoms():
+    m = _model(seed=4, n_channels=1)
+    seen = {}
+
+    def solver(moved):
+        seen["k"] = len(moved)
+        return np.zeros(len(moved)), np.zeros(len(moved))
+
+    got = decode(encode(m, resolve_amplitudes=solver))
+    assert seen["k"] == len(m.gabor) and not np.any(got.gabor.amp_cos) and not np.any(got.gabor.amp_sin)
+
+
+def test_a_missing_file_is_named():
+    with pytest.raises(AgsFormatError, match="no such file"):
+        read_ags("/nonexistent/x.ags")
+
+
+def test_decoding_imports_neither_torch_nor_the_fitter(tmp_path):
+    path = tmp_path / "x.ags"
+    write_ags(path, _model(seed=5))
+    code = ("import sys; from audio_gs.codec.compress import decode_file; "
+            f"decode_file({str(path)!r}); print(' '.join(sys.modules))")
+    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert "audio_gs.codec.compress" in mods
+    assert "torch" not in mods
+    assert not {m for m in mods if m.startswith(("audio_gs.encoder", "audio_gs.bench", "audio_gs.cli"))}

@@ -1,0 +1,73 @@
+"""audio_gs.init: every method places atoms; matching pursuit reads t, f and phase from the data."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from audio_gs.encoder.init import INIT_METHODS, analyse, initialise
+from audio_gs.encoder.losses import snr_db
+from audio_gs.encoder.render import render_fast, render_model
+from synth import mixture, tone
+
+
+def test_gaussian_stft_phase_is_referenced_at_the_frame_centre():
+    sr = 8000
+    x = torch.from_numpy(tone(sr, 0.5, freq=1000.0, amp=0.5, phase=0.7))[None]
+    X, hop, n_fft, _ = analyse(x, sr, 0.01)
+    m = 50  # a frame in the middle
+    k = int(round(1000 * n_fft / sr))
+    t_c = m * hop / sr
+    expected_phase = 2 * math.pi * 1000 * t_c + 0.7  # cos phase of the tone at the frame centre
+    got = float(torch.angle(X[0, m, k]))
+    assert abs((got - expected_phase + math.pi) % (2 * math.pi) - math.pi) < 1e-3
+
+
+def test_matching_pursuit_finds_a_single_atom_exactly():
+    sr = 8000
+    n = 4000
+    from synth import random_atoms
+
+    truth = random_atoms(1, sr=sr, seconds=0.5, seed=3, dtype=torch.float64)
+    truth.time[:] = 0.25
+    truth.freq[:] = 1234.5
+    truth.log_sigma[:] = math.log(0.008)
+    truth.chirp[:] = 0
+    y = render_fast(truth, n)
+    atoms = initialise(y.float(), sr, 1, method="mp", scales_ms=(2, 4, 8, 16))
+    assert atoms.freq.item() == pytest.approx(1234.5, abs=2.0)
+    assert atoms.time.item() == pytest.approx(0.25, abs=0.001)
+    assert snr_db(y, render_fast(atoms, n)) > 25
+
+
+@pytest.mark.parametrize("method", INIT_METHODS)
+def test_every_method_returns_the_requested_count_with_ls_amplitudes(method):
+    sr = 8000
+    x = torch.from_numpy(mixture(sr, 0.5))[None]
+    atoms = initialise(x, sr, 64, method=method, seed=0)
+    assert 0 < len(atoms) <= 64
+    assert torch.all(atoms.freq >= 0) and torch.all(atoms.freq <= sr / 2)
+    assert snr_db(x, render_model(atoms, x.shape[1])) > 0  # least squares never makes it worse than silence
+
+
+def test_matching_pursuit_beats_one_shot_peaks_and_random_on_a_mixture():
+    sr = 8000
+    x = torch.from_numpy(mixture(sr, 0.5))[None]
+    snr = {m: snr_db(x, render_model(initialise(x, sr, 60, method=m), x.shape[1])) for m in ("mp", "peaks", "random")}
+    assert snr["mp"] > snr["peaks"] > snr["random"]
+    assert snr["mp"] > 10
+
+
+def test_random_init_is_deterministic_for_a_seed():
+    x = torch.from_numpy(mixture(8000, 0.25))[None]
+    a = initialise(x, 8000, 20, method="random", seed=5)
+    b = initialise(x, 8000, 20, method="random", seed=5)
+    assert torch.equal(a.time, b.time) and torch.equal(a.amp_cos, b.amp_cos)
+
+
+def test_stereo_atoms_go_to_the_channel_that_holds_the_sound():
+    sr = 8000
+    x = torch.from_numpy(np.stack([tone(sr, 0.5, 500, 0.5), np.zeros(4000, np.float32)]))
+    atoms = initialise(x, sr, 5, method="mp")
+    assert torch.all(atoms.channel == 0)
