@@ -108,24 +108,29 @@ def cmd_info(args: argparse.Namespace) -> int:
     except AudioGSError as exc:
         raise type(exc)(f"{args.input}: {exc}") from None
     k = len(q)
+    noise = info["noise"]
+    kn = len(noise) if noise is not None else 0
     seconds = n_samples / q.sample_rate
-    per = max(k, 1)
+    kinds = bitstream.kind_bits(q, noise)
+    tonal_bits = sum(b for kind, b in kinds.items() if not kind.startswith("noise_"))
+    noise_bits = sum(b for kind, b in kinds.items() if kind.startswith("noise_"))
+    seed = f", noise seed {info['noise_seed']}" if kn else ""
     lines = [
-        f"{args.input}: .ags version {bitstream.VERSION}, {len(data):,} bytes",
+        f"{args.input}: .ags version {info['version']}, {len(data):,} bytes",
         f"  audio: {q.n_channels} channel(s){' (mid/side)' if q.stereo_mode == 'ms' else ''}, "
         f"{q.sample_rate} Hz, {n_samples} samples ({seconds:.3f} s)",
-        f"  Gaussians: {k}",
-        f"  bitrate: {8 * len(data) / max(seconds, 1e-9) / 1000:.3f} kbps",
-        f"  bits per Gaussian: {8 * len(data) / per:.2f} (file), "
-        f"{sum(bitstream.raw_bits(q).values())} (fixed-length symbols)",
+        f"  Gaussians: {k + kn} ({k} tonal, {kn} noise{seed})",
+        f"  bitrate: {8 * len(data) / max(seconds, 1e-9) / 1000:.3f} kbps "
+        f"(tonal {tonal_bits / 1000 / max(seconds, 1e-9):.3f}, noise {noise_bits / 1000 / max(seconds, 1e-9):.3f}, "
+        f"header {8 * info['header_bytes'] / 1000 / max(seconds, 1e-9):.3f})",
+        f"  bits per tonal Gaussian: {tonal_bits / max(k, 1):.2f}; per noise Gaussian: {noise_bits / max(kn, 1):.2f} "
+        f"(model code length); fixed-length symbols: {sum(bitstream.raw_bits(q).values())} per tonal Gaussian",
         "  quantizer bits: " + ", ".join(f"{kind} {b}" for kind, b in q.bits.items()),
         f"  payload: {info['payload_bytes']:,} bytes, {info['method']}; header and CRC: {info['header_bytes']} bytes",
         "  bits per Gaussian by parameter kind (model code length):",
     ]
-    kinds = bitstream.kind_bits(q)
     for kind, bits in kinds.items():
-        lines.append(f"    {kind:<10} {bits / per:7.2f}")
-    lines.append(f"    {'header':<10} {8 * info['header_bytes'] / per:7.2f}")
+        lines.append(f"    {kind:<14} {bits / max(kn if kind.startswith('noise_') else k, 1):7.2f}")
     print("\n".join(lines))
     return 0
 

@@ -32,11 +32,13 @@ import zlib
 import numpy as np
 
 from audio_gs.codec.quantize import (ALLOWED_BITS, KINDS, LOG2_SIGMA_RANGE, MAX_SIGMA_SHIFT, MAX_SYMBOL, MAX_TIME_UNIT,
-                               STREAM_KIND, STREAMS, QuantizedAtoms)
+                                     NOISE_STREAMS, STREAM_KIND, STREAMS, NoiseSteps, QuantizedAtoms, QuantizedNoise,
+                                     noise_symbol_limits)
 from audio_gs.errors import AgsFormatError, AudioGSError
 
 MAGIC = b"\x89AGS"
-VERSION = 1
+VERSION = 2  # written; 1 (Gabor atoms only) is still read
+READABLE_VERSIONS = (1, 2)
 METHOD_RANGE, METHOD_ZLIB, METHOD_LZMA = 0, 1, 2
 METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib", METHOD_LZMA: "lzma"}
 MODE_OFFSET, MODE_ZIGZAG = 0, 1
@@ -255,7 +257,7 @@ def _range_payload(us: list[np.ndarray], codes: list[_StreamCode]) -> bytes:
     return _uvarint(len(words) // 4) + words + raw_bytes
 
 
-def _decode_range(payload: bytes, k: int, codes: list[_StreamCode]) -> list[np.ndarray]:
+def _decode_range(payload: bytes, ks: list[int], codes: list[_StreamCode]) -> list[np.ndarray]:
     import constriction
 
     r = _Reader(payload, len(payload))
@@ -264,7 +266,7 @@ def _decode_range(payload: bytes, k: int, codes: list[_StreamCode]) -> list[np.n
     dec = constriction.stream.queue.RangeDecoder(words)
     highs, n_raws = [], []
     try:
-        for code in codes:
+        for k, code in zip(ks, codes):
             bins = np.zeros(k, np.int64)
             for _ in _decode_blocks(dec, k, code.n_bins, bins):
                 pass
@@ -282,7 +284,7 @@ def _decode_range(payload: bytes, k: int, codes: list[_StreamCode]) -> list[np.n
         raise AgsFormatError("corrupt payload (raw bit count does not match)")
     raw = _unpack_bits(rest, n_raw_all)
     out, start = [], 0
-    for high in highs:
+    for k, high in zip(ks, highs):
         out.append(high | raw[start:start + k])
         start += k
     return out
@@ -306,9 +308,9 @@ def _fixed_bytes(us: list[np.ndarray], codes: list[_StreamCode]) -> bytes:
     return b"".join(u.astype(f"<u{c.width}").tobytes() for u, c in zip(us, codes))
 
 
-def _decode_fixed(raw: bytes, k: int, codes: list[_StreamCode]) -> list[np.ndarray]:
+def _decode_fixed(raw: bytes, ks: list[int], codes: list[_StreamCode]) -> list[np.ndarray]:
     out, pos = [], 0
-    for c in codes:
+    for k, c in zip(ks, codes):
         n = k * c.width
         out.append(np.frombuffer(raw[pos:pos + n], f"<u{c.width}").astype(np.int64))
         pos += n
@@ -338,18 +340,28 @@ def _streams_for(n_channels: int) -> tuple[str, ...]:
     return tuple(s for s in STREAMS if s != "channel" or n_channels > 1)
 
 
-def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None) -> bytes:
-    """Bytes of an .ags file for quantized atoms; method None keeps the smallest payload."""
+def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: QuantizedNoise | None = None,
+         noise_seed: int = 0) -> bytes:
+    """Bytes of an .ags file (version 2) for quantized Gabor atoms and, optionally, quantized noise
+    Gaussians with the seed of their generator; method None keeps the smallest payload."""
     k = len(q)
+    kn = len(noise) if noise is not None else 0
     sr = int(q.sample_rate)
     if not SAMPLE_RATE_RANGE[0] <= sr <= SAMPLE_RATE_RANGE[1]:
         raise AudioGSError(f"cannot write .ags: sample rate {sr} Hz outside {SAMPLE_RATE_RANGE}")
     if not 0 <= n_samples <= MAX_SECONDS * sr:
         raise AudioGSError(f"cannot write .ags: length {n_samples} samples (at most {MAX_SECONDS} s)")
-    if k > MAX_ATOMS:
-        raise AudioGSError(f"cannot write .ags: {k} atoms (at most {MAX_ATOMS})")
-    streams = _streams_for(q.n_channels)
+    if k > MAX_ATOMS or kn > MAX_ATOMS:
+        raise AudioGSError(f"cannot write .ags: {k} + {kn} Gaussians (at most {MAX_ATOMS} of each kind)")
+    if noise is not None and noise.n_channels != q.n_channels:
+        raise AudioGSError("cannot write .ags: noise and atoms disagree on the channel count")
+    if not 0 <= int(noise_seed) < 1 << 63:
+        raise AudioGSError(f"cannot write .ags: noise seed {noise_seed} outside [0, 2^63)")
+    streams = list(_streams_for(q.n_channels))
     vs = [np.asarray(q.symbols[s], np.int64) for s in streams]
+    if kn:
+        streams += list(noise.streams)
+        vs += [np.asarray(noise.symbols[s], np.int64) for s in noise.streams]
     codes = [_choose_code(v) for v in vs]
     us = [c.u(v) for c, v in zip(codes, vs)]
     payloads = {}
@@ -372,6 +384,10 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None) -> bytes:
     h.write(struct.pack("<BB", q.sigma_shift, q.time_unit))
     h.write(_svarint(q.time_offset) + _svarint(q.time_origin))
     h.write(struct.pack("<fff", q.chirp_step, q.freq_step, q.amp_step))
+    h.write(_uvarint(kn))
+    if kn:
+        h.write(_uvarint(int(noise_seed)) + _svarint(noise.time_origin))
+        h.write(struct.pack("<ffff", *noise.steps.as_tuple()))
     for c in codes:
         h.write(bytes([(c.mode << 4) | c.m]) + _svarint(c.lo) + _svarint(c.hi))
         if c.mode == MODE_ZIGZAG:
@@ -382,10 +398,26 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
-    """(quantized atoms, n_samples, info) from .ags bytes; AgsFormatError on anything invalid.
+def _read_codes(r: _Reader, streams, k: int) -> list[_StreamCode]:
+    codes = []
+    for s in streams:
+        (mm,) = r.take(1, f"{s} coding")
+        mode, m = mm >> 4, mm & 0xF
+        if mode not in (MODE_OFFSET, MODE_ZIGZAG) or m > MAX_MANTISSA:
+            raise AgsFormatError(f"corrupt header: {s} coding {mm:#x}")
+        lo, hi = r.svarint(f"{s} minimum", MAX_SYMBOL), r.svarint(f"{s} maximum", MAX_SYMBOL)
+        center = r.svarint(f"{s} centre", MAX_SYMBOL) if mode == MODE_ZIGZAG else 0
+        if lo > hi or (mode == MODE_ZIGZAG and not lo <= center <= hi and k):
+            raise AgsFormatError(f"corrupt header: {s} range [{lo}, {hi}]")
+        codes.append(_StreamCode(lo, hi, mode, center, m))
+    return codes
 
-    info: method (payload method name), header_bytes, payload_bytes.
+
+def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
+    """(quantized atoms, n_samples, info) from .ags bytes (version 1 or 2); AgsFormatError on anything invalid.
+
+    info: method (payload method name), header_bytes, payload_bytes, codes, noise (QuantizedNoise or
+    None) and noise_seed.
     """
     if len(data) == 0:
         raise AgsFormatError("file is empty")
@@ -393,10 +425,11 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
         raise AgsFormatError("not an .ags file (wrong magic bytes)")
     if len(data) < MIN_FILE_BYTES:
         raise AgsFormatError("file is truncated (shorter than an .ags header)")
-    if data[4] != VERSION:
-        if data[4] > VERSION:
-            raise AgsFormatError(f"file format version {data[4]} is newer than this decoder (version {VERSION})")
-        raise AgsFormatError(f"unknown file format version {data[4]}")
+    version = data[4]
+    if version not in READABLE_VERSIONS:
+        if version > VERSION:
+            raise AgsFormatError(f"file format version {version} is newer than this decoder (version {VERSION})")
+        raise AgsFormatError(f"unknown file format version {version}")
     (crc,) = struct.unpack("<I", data[-4:])
     if zlib.crc32(data[:-4]) != crc:
         raise AgsFormatError("file is corrupt or truncated (CRC32 mismatch)")
@@ -428,36 +461,46 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
     steps = r.unpack("fff", "quantizer steps")
     if not all(np.isfinite(s) and s > 0 for s in steps):
         raise AgsFormatError("corrupt header: quantizer step is not a positive number")
+    kn, noise_seed, noise_origin, noise_steps = 0, 0, 0, None
+    if version >= 2:
+        kn = r.uvarint("noise Gaussian count", MAX_ATOMS)
+        if kn:
+            noise_seed = r.uvarint("noise seed", (1 << 63) - 1)
+            noise_origin = r.svarint("noise time origin", 1 << 40)
+            nsteps = r.unpack("ffff", "noise quantizer steps")
+            if not all(np.isfinite(s) and s > 0 for s in nsteps):
+                raise AgsFormatError("corrupt header: noise quantizer step is not a positive number")
+            noise_steps = NoiseSteps(*(float(v) for v in nsteps))
     streams = _streams_for(n_channels)
-    codes = []
-    for s in streams:
-        (mm,) = r.take(1, f"{s} coding")
-        mode, m = mm >> 4, mm & 0xF
-        if mode not in (MODE_OFFSET, MODE_ZIGZAG) or m > MAX_MANTISSA:
-            raise AgsFormatError(f"corrupt header: {s} coding {mm:#x}")
-        lo, hi = r.svarint(f"{s} minimum", MAX_SYMBOL), r.svarint(f"{s} maximum", MAX_SYMBOL)
-        center = r.svarint(f"{s} centre", MAX_SYMBOL) if mode == MODE_ZIGZAG else 0
-        if lo > hi or (mode == MODE_ZIGZAG and not lo <= center <= hi and k):
-            raise AgsFormatError(f"corrupt header: {s} range [{lo}, {hi}]")
-        codes.append(_StreamCode(lo, hi, mode, center, m))
+    codes = _read_codes(r, streams, k)
     ranges = dict(zip(streams, codes))
     ls_lo, ls_hi = (int(np.ceil(v * 2**sigma_shift)) for v in LOG2_SIGMA_RANGE)
     if k and not (ls_lo <= ranges["log_sigma"].lo and ranges["log_sigma"].hi <= ls_hi):
         raise AgsFormatError("corrupt header: widths outside the format's range")
     if n_channels == 2 and k and not (0 <= ranges["channel"].lo and ranges["channel"].hi <= 1):
         raise AgsFormatError("corrupt header: channel index out of range")
+    noise_streams = tuple(s for s in NOISE_STREAMS if s != "noise_channel" or n_channels > 1) if kn else ()
+    noise_codes = _read_codes(r, noise_streams, kn)
+    if kn:
+        limits = noise_symbol_limits(noise_steps)
+        for s, c in zip(noise_streams, noise_codes):
+            lo, hi = limits[s]
+            if not (lo <= c.lo and c.hi <= hi):
+                raise AgsFormatError(f"corrupt header: {s} range outside the format's")
     payload_len = r.uvarint("payload size", r.end - r.pos)
     header_bytes = r.pos
     payload = r.take(payload_len, "payload")
     if r.pos != r.end:
         raise AgsFormatError("corrupt file: trailing bytes after the payload")
+    all_codes = codes + noise_codes
+    ks = [k] * len(codes) + [kn] * len(noise_codes)
     if method == METHOD_RANGE:
-        us = _decode_range(payload, k, codes)
+        us = _decode_range(payload, ks, all_codes)
     else:
-        expected = k * sum(c.width for c in codes)
-        us = _decode_fixed(_decompress(payload, method, expected), k, codes)
+        expected = sum(n * c.width for n, c in zip(ks, all_codes))
+        us = _decode_fixed(_decompress(payload, method, expected), ks, all_codes)
     symbols = {}
-    for s, u, c in zip(streams, us, codes):
+    for s, u, c in zip(streams + noise_streams, us, all_codes):
         if u.size and (int(u.max()) > c.u_max or int(u.min()) < 0):
             raise AgsFormatError(f"corrupt payload ({s} symbol out of range)")
         v = c.v(u)
@@ -467,31 +510,44 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
     q = QuantizedAtoms(sample_rate=sr, n_channels=n_channels, stereo_mode=stereo_mode, bits=bits,
                        sigma_shift=sigma_shift, time_unit=time_unit, time_offset=time_offset,
                        time_origin=time_origin, chirp_step=steps[0], freq_step=steps[1], amp_step=steps[2],
-                       symbols=symbols)
+                       symbols={s: symbols[s] for s in streams})
+    noise = None
+    if kn:
+        noise = QuantizedNoise(steps=noise_steps, n_channels=n_channels, time_origin=noise_origin,
+                               symbols={s: symbols[s] for s in noise_streams})
     info = {"method": METHOD_NAMES[method], "header_bytes": header_bytes + 4, "payload_bytes": payload_len,
-            "codes": ranges}
+            "codes": {**ranges, **dict(zip(noise_streams, noise_codes))}, "version": version, "noise": noise,
+            "noise_seed": noise_seed}
     return q, n_samples, info
 
 
 # ---- statistics --------------------------------------------------------------------------------
 
-def raw_bits(q: QuantizedAtoms) -> dict[str, int]:
-    """Bits per atom of a fixed-length code of each stream: ceil(log2(max - min + 1))."""
-    return {s: int(np.ceil(np.log2(hi - lo + 1))) for s, (lo, hi) in q.ranges.items()}
+def raw_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[str, int]:
+    """Bits per Gaussian of a fixed-length code of each stream: ceil(log2(max - min + 1))."""
+    out = {s: int(np.ceil(np.log2(hi - lo + 1))) for s, (lo, hi) in q.ranges.items()}
+    for s, v in (noise.symbols.items() if noise is not None and len(noise) else ()):
+        out[s] = int(np.ceil(np.log2(int(v.max()) - int(v.min()) + 1)))
+    return out
 
 
-def stream_bits(q: QuantizedAtoms) -> dict[str, float]:
+def stream_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[str, float]:
     """Ideal code length (bits, whole file) of each stream under the range coder's model."""
     out = {}
     for s in _streams_for(q.n_channels):
         v = np.asarray(q.symbols[s], np.int64)
         out[s] = _choose_code(v).cost(v) if v.size else 0.0
+    if noise is not None and len(noise):
+        for s in noise.streams:
+            v = np.asarray(noise.symbols[s], np.int64)
+            out[s] = _choose_code(v).cost(v)
     return out
 
 
-def kind_bits(q: QuantizedAtoms) -> dict[str, float]:
-    """stream_bits summed by parameter kind (amp_cos + amp_sin -> amp)."""
+def kind_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[str, float]:
+    """stream_bits summed by parameter kind (amp_cos + amp_sin -> amp; noise streams as they are)."""
     out: dict[str, float] = {}
-    for s, b in stream_bits(q).items():
-        out[STREAM_KIND[s]] = out.get(STREAM_KIND[s], 0.0) + b
+    for s, b in stream_bits(q, noise).items():
+        kind = STREAM_KIND.get(s, s)
+        out[kind] = out.get(kind, 0.0) + b
     return out

@@ -12,32 +12,38 @@ from pathlib import Path
 import numpy as np
 
 from audio_gs.codec import bitstream
-from audio_gs.codec.model import Model
-from audio_gs.codec.quantize import AmplitudeSolver, dequantize, quantize
+from audio_gs.codec.model import Model, Noise
+from audio_gs.codec.quantize import (AmplitudeSolver, NoiseSteps, dequantize, dequantize_noise, quantize,
+                                     quantize_noise)
 from audio_gs.codec.render import render_work
 from audio_gs.errors import AgsFormatError
 
 
 def encode(model: Model, *, bits_per_param: int = 8, bit_allocation: dict | None = None,
-           resolve_amplitudes: AmplitudeSolver | None = None, method: int | None = None) -> bytes:
+           resolve_amplitudes: AmplitudeSolver | None = None, noise_steps: NoiseSteps | None = None,
+           method: int | None = None) -> bytes:
     """.ags bytes of a Model (see quantize for resolve_amplitudes; method None keeps the smallest payload)."""
     q = quantize(model.gabor, sample_rate=model.sample_rate, n_channels=model.n_channels,
                  stereo_mode=model.stereo_mode, bits_per_param=bits_per_param, bit_allocation=bit_allocation,
                  resolve_amplitudes=resolve_amplitudes)
-    return bitstream.pack(q, model.n_samples, method)
+    qn = None
+    if len(model.noise):
+        qn = quantize_noise(model.noise, n_channels=model.n_channels, steps=noise_steps or NoiseSteps())
+    return bitstream.pack(q, model.n_samples, method, noise=qn, noise_seed=model.noise_seed)
 
 
 def decode(data: bytes) -> Model:
     """Model from .ags bytes; AgsFormatError on anything invalid or beyond the decoder's budget."""
-    q, n_samples, _ = bitstream.unpack(data)
+    q, n_samples, info = bitstream.unpack(data)
     try:
         g = dequantize(q)
+        noise = dequantize_noise(info["noise"]) if info["noise"] is not None else Noise.empty(np.float32)
     except ValueError as exc:
         raise AgsFormatError(f"corrupt payload ({exc})") from None
     if len(g) and render_work(g.log_sigma, q.sample_rate, n_samples) > bitstream.MAX_RENDER_WORK:
         raise AgsFormatError("corrupt file: atoms too long to render")
     return Model(sample_rate=q.sample_rate, n_samples=n_samples, gabor=g, n_channels=q.n_channels,
-                 stereo_mode=q.stereo_mode)
+                 stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]))
 
 
 def write_ags(path: str | Path, model: Model, **options) -> int:

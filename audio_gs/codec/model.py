@@ -10,16 +10,22 @@ into model channel channel[k], for |tau| <= SUPPORT * sigma and zero elsewhere. 
 2-D Gaussian centred on (time, freq) with time spread sigma and frequency spread 1 / (2 pi sigma).
 Units: seconds, Hz, Hz/s; amplitudes are peak sample values. Stereo mode "ms" means model channel 0
 is mid and 1 is side (left = mid + side, right = mid - side).
+
+A noise Gaussian k carries energy only: a 2-D Gaussian on the (time, ERB-rate) plane with centre
+(time[k] s, erb[k] Cams), widths exp(log_st[k]) s and exp(log_se[k]) Cams and total energy
+exp(log_energy[k]) (sum of squared samples it adds, in expectation), in model channel channel[k].
+The decoder fills it with noise from a generator seeded by the file (audio_gs.codec.noise).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 SUPPORT = 5.0  # half-width of an atom's support in sigmas (envelope < -108 dB of energy outside)
 GABOR_FIELDS = ("time", "freq", "log_sigma", "chirp", "amp_cos", "amp_sin")
+NOISE_FIELDS = ("time", "erb", "log_st", "log_se", "log_energy")
 STEREO_MODES = ("lr", "ms")
 
 
@@ -60,18 +66,53 @@ class Gabor:
 
 
 @dataclass
+class Noise:
+    """Noise Gaussians as arrays of shape [K] (float; channel int64)."""
+
+    time: np.ndarray
+    erb: np.ndarray
+    log_st: np.ndarray
+    log_se: np.ndarray
+    log_energy: np.ndarray
+    channel: np.ndarray
+
+    def __post_init__(self) -> None:
+        k = np.shape(self.time)[0]
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if np.ndim(v) != 1 or np.shape(v)[0] != k:
+                raise ValueError(f"Noise.{f.name} must have shape [{k}], got {np.shape(v)}")
+
+    def __len__(self) -> int:
+        return int(np.shape(self.time)[0])
+
+    def select(self, index) -> "Noise":
+        """Rows picked by a boolean mask or an index array."""
+        return replace(self, **{f.name: np.asarray(getattr(self, f.name))[index] for f in fields(self)})
+
+    @classmethod
+    def empty(cls, dtype=np.float64) -> "Noise":
+        z = np.zeros(0, dtype)
+        return cls(z, z, z, z, z, np.zeros(0, np.int64))
+
+
+@dataclass
 class Model:
-    """A sound as the decoder sees it: its format and its Gaussians (model channels)."""
+    """A sound as the decoder sees it: its format and its Gaussians of both kinds (model channels).
+    noise_seed seeds the generator that fills the noise Gaussians."""
 
     sample_rate: int
     n_samples: int
     gabor: Gabor
     n_channels: int = 1
     stereo_mode: str = "lr"
+    noise: Noise = field(default_factory=Noise.empty)
+    noise_seed: int = 0
 
     @property
     def duration(self) -> float:
         return self.n_samples / self.sample_rate
 
     def __len__(self) -> int:
-        return len(self.gabor)
+        """Gaussians of both kinds."""
+        return len(self.gabor) + len(self.noise)

@@ -55,7 +55,7 @@ from typing import Callable
 import numpy as np
 from numba import njit
 
-from audio_gs.codec.model import GABOR_FIELDS, STEREO_MODES, Gabor
+from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, STEREO_MODES, Gabor, Noise
 from audio_gs.errors import AudioGSError
 
 KINDS = ("log_sigma", "time", "chirp", "freq", "amp")
@@ -134,7 +134,8 @@ def resolve_bits(bits_per_param: int, bit_allocation: dict | None = None) -> dic
 # ---- shared symbol -> value maps (used by both quantize and dequantize, so they agree bit for bit) ----
 
 def _f32(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # a value beyond float32 becomes inf, refused by the caller
+        return np.asarray(x, dtype=np.float64).astype(np.float32)
 
 
 def _log_sigma32(s: np.ndarray, r: int) -> np.ndarray:
@@ -305,3 +306,117 @@ def dequantize(q: QuantizedAtoms) -> Gabor:
     if k and not all(np.isfinite(v).all() for v in vals):
         raise ValueError("non-finite parameter")
     return Gabor(*(np.ascontiguousarray(v) for v in vals), channel=np.array(ch, np.int64))
+
+
+# ---- noise Gaussians ---------------------------------------------------------------------------------
+
+NOISE_STREAMS = ("noise_channel", "noise_time", "noise_erb", "noise_log_st", "noise_log_se", "noise_level")
+NOISE_LOG_ST_RANGE = (math.log(1e-4), math.log(10.0))  # time widths 0.1 ms .. 10 s
+NOISE_LOG_SE_RANGE = (math.log(0.01), math.log(64.0))  # frequency widths 0.01 .. 64 Cams
+NOISE_ERB_RANGE = (0.0, 64.0)  # centres in Cams (768 kHz / 2 is 57 Cams)
+NOISE_LEVEL_RANGE_DB = (-300.0, 300.0)  # peak energy density
+
+
+@dataclass(frozen=True)
+class NoiseSteps:
+    """Uniform quantizer steps of the noise Gaussians: time (s), erb (Cams), both log widths (natural
+    log) and level, the peak energy density 10 log10(E / (2 pi st se)) in dB."""
+
+    time: float = 0.004
+    erb: float = 0.25
+    log_width: float = 0.25
+    level_db: float = 1.5
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.time, self.erb, self.log_width, self.level_db)
+
+
+@dataclass
+class QuantizedNoise:
+    """Integer symbols of noise Gaussians sorted by time (NOISE_STREAMS), the steps and the time origin.
+    order: index of each symbol row in the Gaussians given to quantize_noise (encoder side only)."""
+
+    steps: NoiseSteps
+    n_channels: int
+    time_origin: int
+    symbols: dict[str, np.ndarray]
+    order: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.symbols["noise_time"].shape[0])
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(s for s in NOISE_STREAMS if s != "noise_channel" or self.n_channels > 1)
+
+
+def _noise_level_db(log_energy, log_st, log_se) -> np.ndarray:
+    return 10.0 / math.log(10.0) * (np.asarray(log_energy, np.float64) - math.log(TWO_PI) - log_st - log_se)
+
+
+def quantize_noise(noise: Noise, *, n_channels: int = 1, steps: NoiseSteps = NoiseSteps()) -> QuantizedNoise:
+    """Integer symbols of noise Gaussians (widths and centres clipped to the format's ranges)."""
+    for name in NOISE_FIELDS:
+        if not np.all(np.isfinite(np.asarray(getattr(noise, name), np.float64))):
+            raise AudioGSError(f"cannot quantize: noise Gaussians have non-finite {name}")
+    if not all(np.isfinite(s) and s > 0 for s in steps.as_tuple()):
+        raise AudioGSError(f"cannot quantize: noise steps must be positive, got {steps}")
+    steps = NoiseSteps(*(float(np.float32(v)) for v in steps.as_tuple()))  # as the file stores them
+    k = len(noise)
+    if k and (int(np.min(noise.channel)) < 0 or int(np.max(noise.channel)) >= n_channels):
+        raise AudioGSError("cannot quantize: noise Gaussian channel out of range")
+    if k and float(np.abs(np.asarray(noise.time, np.float64)).max()) > MAX_ABS_TIME:
+        raise AudioGSError(f"cannot quantize: noise Gaussian times beyond {MAX_ABS_TIME:.0f} s")
+    s_st = np.round(np.clip(noise.log_st, *NOISE_LOG_ST_RANGE) / steps.log_width).astype(np.int64)
+    s_se = np.round(np.clip(noise.log_se, *NOISE_LOG_SE_RANGE) / steps.log_width).astype(np.int64)
+    s_erb = np.round(np.clip(noise.erb, *NOISE_ERB_RANGE) / steps.erb).astype(np.int64)
+    level = _noise_level_db(noise.log_energy, np.asarray(noise.log_st, np.float64), np.asarray(noise.log_se, np.float64))
+    s_level = np.round(np.clip(level, *NOISE_LEVEL_RANGE_DB) / steps.level_db).astype(np.int64)
+    tq = np.round(np.asarray(noise.time, np.float64) / steps.time).astype(np.int64)
+    order = np.lexsort((np.arange(k), tq)).astype(np.int64)
+    tq_sorted = tq[order]
+    origin = int(tq_sorted[0]) if k else 0
+    symbols = {"noise_time": np.diff(np.concatenate([[origin], tq_sorted])).astype(np.int64),
+               "noise_erb": s_erb[order], "noise_log_st": s_st[order], "noise_log_se": s_se[order],
+               "noise_level": s_level[order]}
+    if n_channels > 1:
+        symbols["noise_channel"] = np.asarray(noise.channel, np.int64)[order]
+    symbols = {s: np.ascontiguousarray(symbols[s], np.int64) for s in NOISE_STREAMS if s in symbols}
+    for s, v in symbols.items():
+        if v.size and int(np.abs(v).max()) >= MAX_SYMBOL:
+            raise AudioGSError(f"cannot quantize: {s} symbols out of range")
+    return QuantizedNoise(steps=steps, n_channels=int(n_channels), time_origin=origin, symbols=symbols, order=order)
+
+
+def noise_symbol_limits(steps: NoiseSteps) -> dict[str, tuple[int, int]]:
+    """The range every symbol of a noise stream must lie in (the decoder refuses others)."""
+    def lim(lo, hi, step):
+        return int(math.floor(lo / step)) - 1, int(math.ceil(hi / step)) + 1
+
+    return {"noise_channel": (0, 1), "noise_erb": lim(*NOISE_ERB_RANGE, steps.erb),
+            "noise_log_st": lim(*NOISE_LOG_ST_RANGE, steps.log_width),
+            "noise_log_se": lim(*NOISE_LOG_SE_RANGE, steps.log_width),
+            "noise_level": lim(*NOISE_LEVEL_RANGE_DB, steps.level_db),
+            "noise_time": (0, MAX_SYMBOL - 1)}
+
+
+def dequantize_noise(q: QuantizedNoise) -> Noise:
+    """Noise Gaussians (float32 arrays, sorted by time) from symbols; ValueError on inconsistent symbols."""
+    sy, st = q.symbols, q.steps
+    k = len(q)
+    if k and int(sy["noise_time"].min()) < 0:
+        raise ValueError("negative noise time delta")
+    tq = np.cumsum(sy["noise_time"]) + q.time_origin
+    if k and int(np.abs(tq).max()) * st.time > MAX_ABS_TIME:
+        raise ValueError("noise time out of range")
+    lst = sy["noise_log_st"].astype(np.float64) * st.log_width
+    lse = sy["noise_log_se"].astype(np.float64) * st.log_width
+    level = sy["noise_level"].astype(np.float64) * st.level_db
+    ls32, le32 = _f32(lst), _f32(lse)
+    log_energy = level * math.log(10.0) / 10.0 + math.log(TWO_PI) + ls32.astype(np.float64) + le32.astype(np.float64)
+    vals = [_f32(tq.astype(np.float64) * st.time), _f32(sy["noise_erb"].astype(np.float64) * st.erb), ls32, le32,
+            _f32(log_energy)]
+    if k and not all(np.isfinite(v).all() for v in vals):
+        raise ValueError("non-finite noise parameter")
+    ch = sy["noise_channel"] if q.n_channels > 1 else np.zeros(k, np.int64)
+    return Noise(*(np.ascontiguousarray(v) for v in vals), channel=np.array(ch, np.int64))

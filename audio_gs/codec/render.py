@@ -96,7 +96,16 @@ def to_model_channels(x, stereo_mode: str):
     return x
 
 
+def render_model_channels(model: Model) -> np.ndarray:
+    """Waveform float64 [n_channels, n_samples] of a Model's Gaussians of both kinds, in model channels."""
+    y = render_gabor(model.gabor, model.sample_rate, model.n_samples, model.n_channels)
+    if len(model.noise):
+        from audio_gs.codec.noise import render_noise
+
+        y += render_noise(model.noise, model.sample_rate, model.n_samples, model.n_channels, model.noise_seed)
+    return y
+
+
 def render(model: Model) -> np.ndarray:
     """Waveform float64 [channels, n_samples] of a Model, in output (left/right) channels."""
-    y = render_gabor(model.gabor, model.sample_rate, model.n_samples, model.n_channels)
-    return to_output_channels(y, model.stereo_mode)
+    return to_output_channels(render_model_channels(model), model.stereo_mode)

@@ -10,8 +10,8 @@ from synth import random_gabor
 
 from audio_gs.codec import bitstream as bs
 from audio_gs.codec.compress import decode, encode
-from audio_gs.codec.model import GABOR_FIELDS, Gabor, Model
-from audio_gs.codec.quantize import dequantize, quantize
+from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, Gabor, Model, Noise
+from audio_gs.codec.quantize import dequantize, dequantize_noise, quantize, quantize_noise
 from audio_gs.codec.render import render
 from audio_gs.errors import AgsFormatError, AudioGSError
 
@@ -177,3 +177,68 @@ def test_fuzzed_files_with_valid_crc_fail_cleanly(valid_file):
             assert "\n" not in str(exc)
             outcomes["error"] += 1
     assert outcomes["error"] > 50
+
+
+# ---- version 2: noise Gaussians --------------------------------------------------------------------
+
+# a version-1 file written by the previous release (3 atoms, 400 samples at 8 kHz, 8 bits)
+V1_FILE = bytes.fromhex(
+    "8941475301000100401f00009003030808080808050eb502c8020a2b5d3d3a46f13c4fe0143d00bd04bd030000c80200010000ee05"
+    "ea4f00295e1087011c101102f4d38dc3984a6502000913327e1285c0d7409aab")
+
+
+def _noise(k, seconds=0.3, n_channels=1, seed=0) -> Noise:
+    rng = np.random.default_rng(seed)
+    return Noise(time=rng.random(k) * seconds, erb=rng.random(k) * 30, log_st=np.log(0.005 + rng.random(k) * 0.05),
+                 log_se=np.log(0.3 + rng.random(k) * 3), log_energy=np.log(rng.random(k)),
+                 channel=rng.integers(0, n_channels, k).astype(np.int64))
+
+
+def test_a_version_1_file_still_decodes():
+    m = decode(V1_FILE)
+    assert (m.sample_rate, m.n_samples, len(m.gabor), len(m.noise)) == (8000, 400, 3, 0)
+    assert np.allclose(m.gabor.freq, [440.357452, 1000.492188, 2999.715088])
+    y = render(m)
+    assert float((y**2).sum()) == pytest.approx(9.0823175, rel=1e-6)  # what the previous release rendered
+
+
+@pytest.mark.parametrize("n_channels, mode", [(1, "lr"), (2, "ms")])
+@pytest.mark.parametrize("method", [bs.METHOD_RANGE, bs.METHOD_ZLIB, bs.METHOD_LZMA])
+def test_noise_gaussians_round_trip_with_their_seed(n_channels, mode, method):
+    m = _model(n_channels, 16000, mode, k=50)
+    m.noise, m.noise_seed = _noise(70, n_channels=n_channels, seed=3), 987654321
+    q = _quantize(m)
+    qn = quantize_noise(m.noise, n_channels=n_channels)
+    got = decode(bs.pack(q, m.n_samples, method, noise=qn, noise_seed=m.noise_seed))
+    expect = dequantize_noise(qn)
+    assert got.noise_seed == 987654321 and len(got.noise) == 70
+    assert all(np.array_equal(getattr(got.noise, f), getattr(expect, f)) for f in NOISE_FIELDS + ("channel",))
+    assert np.array_equal(render(got), render(decode(encode(m))))
+
+
+def test_noise_quantization_keeps_energy_and_place():
+    n = _noise(200, seed=4)
+    q = quantize_noise(n)
+    d = dequantize_noise(q).select(np.argsort(q.order))
+    assert np.abs(d.time - n.time).max() <= 0.002 + 1e-6
+    assert np.abs(d.erb - n.erb).max() <= 0.125 + 1e-5
+    assert np.abs(d.log_energy - n.log_energy).max() < 0.5  # level step 1.5 dB, widths step 0.25
+
+
+def test_fuzzed_noise_files_with_valid_crc_fail_cleanly():
+    m = _model(1, 16000, "lr", k=20)
+    m.noise = _noise(40)
+    body = encode(m)[:-4]
+    rng = np.random.default_rng(5)
+    errors = 0
+    for i in range(300):
+        d = bytearray(body)
+        for pos in rng.integers(5, len(d), size=int(rng.integers(1, 4))):
+            d[int(pos)] ^= 1 << int(rng.integers(8))
+        try:
+            got = decode(_with_crc(bytes(d)))
+            assert all(np.isfinite(getattr(got.noise, f)).all() for f in NOISE_FIELDS)
+        except AgsFormatError as exc:
+            assert "\n" not in str(exc)
+            errors += 1
+    assert errors > 30

@@ -1,0 +1,199 @@
+"""Noise Gaussians rendered as seeded noise: the decoder's half of the second Gaussian kind.
+
+A noise Gaussian (audio_gs.codec.model.Noise) is a 2-D Gaussian of energy on the (time, ERB-rate)
+plane. Its energy density is separable,
+
+    D(t, e) = E * N(t; time, st) * N(e; erb, se)        [squared samples / (s * Cam)],
+
+with the ERB-rate scale of Glasberg & Moore (1990), e(f) = 21.4 log10(1 + 0.00437 f). The decoder
+integrates the sum of all densities over the cells of a fixed STFT grid (erf differences, so a
+narrow Gaussian keeps its energy), draws complex Gaussian coefficients with that expected energy
+per cell, and overlap-adds inverse FFTs with a tight-frame window (sum_m w^2(n - m hop) = 1). So
+E ||render||^2 = sum of the energies, for Gaussians inside the signal and the band [0, sr/2].
+
+The random numbers come from numpy's PCG64 raw stream (stable across numpy versions) seeded by the
+file: frame m uses draws [2 B m, 2 B (m + 1)) (B = bins per frame), turned into normals by
+Box-Muller, so any block of output is rendered without the frames before it (the samples agree with
+the whole-signal render to rounding). Numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from audio_gs.codec.model import Noise
+
+ERB_A = 21.4
+ERB_B = 0.00437
+FRAME_MS = 16.0  # STFT frame of the noise grid (rounded to a power of two in samples)
+OVERLAP = 4  # frames per hop: hop = n_fft / OVERLAP
+SUPPORT_SIGMAS = 4.0  # a noise Gaussian is cut at +- this many widths (mass outside: 6e-5)
+
+
+def hz_to_erb(f):
+    """ERB-rate (Cams) of frequency f (Hz)."""
+    return ERB_A * np.log10(1.0 + ERB_B * np.asarray(f, np.float64))
+
+
+def erb_to_hz(e):
+    """Frequency (Hz) of ERB-rate e (Cams)."""
+    return (10.0 ** (np.asarray(e, np.float64) / ERB_A) - 1.0) / ERB_B
+
+
+def ndtr(z: np.ndarray) -> np.ndarray:
+    """Standard normal CDF (relative error of the tails < 1.2e-7; Numerical Recipes' erfc)."""
+    x = np.abs(np.asarray(z, np.float64)) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.5 * x)
+    poly = (-1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
+        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+    erfc = t * np.exp(-x * x + poly)
+    return np.where(np.asarray(z) >= 0, 1.0 - 0.5 * erfc, 0.5 * erfc)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The fixed STFT grid of the noise: frame m is centred at sample (m - n_pre) * hop, for
+    m = 0 .. n_frames - 1 (every frame whose window reaches the signal); rfft bins k = 0 .. n_fft/2."""
+
+    sample_rate: int
+    n_fft: int
+    hop: int
+    n_samples: int
+
+    @classmethod
+    def for_signal(cls, sample_rate: int, n_samples: int) -> "Grid":
+        n_fft = 1 << int(round(math.log2(sample_rate * FRAME_MS / 1000)))
+        return cls(int(sample_rate), n_fft, n_fft // OVERLAP, int(n_samples))
+
+    @property
+    def n_pre(self) -> int:
+        return self.n_fft // (2 * self.hop) - 1
+
+    @property
+    def n_frames(self) -> int:
+        return (self.n_samples - 1) // self.hop + 1 + 2 * self.n_pre + 1 if self.n_samples > 0 else 0
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def window(self) -> np.ndarray:
+        """sqrt of a periodic Hann scaled so that sum_m w^2(n - m hop) = 1."""
+        n = np.arange(self.n_fft)
+        return np.sqrt((0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)) * 2 * self.hop / self.n_fft)
+
+    def frame_start(self, m):
+        """First output sample index of frame m's window (may be negative)."""
+        return (np.asarray(m) - self.n_pre) * self.hop - self.n_fft // 2
+
+    def time_edges(self, m0: int = 0, m1: int | None = None) -> np.ndarray:
+        """Cell edges (s) of frames m0..m1-1: frame m owns [(m - n_pre - 1/2) hop, (m - n_pre + 1/2) hop)."""
+        m1 = self.n_frames if m1 is None else m1
+        return (np.arange(m0, m1 + 1) - self.n_pre - 0.5) * self.hop / self.sample_rate
+
+    def erb_edges(self) -> np.ndarray:
+        """Cell edges (Cams) in frequency [n_bins + 1]: bin k owns [(k - 1/2) df, (k + 1/2) df], cut to [0, sr/2]."""
+        df = self.sample_rate / self.n_fft
+        return hz_to_erb(np.clip((np.arange(self.n_bins + 1) - 0.5) * df, 0.0, self.sample_rate / 2))
+
+
+def cell_mass(centre: np.ndarray, log_width: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """[K, len(edges) - 1] share of each unit Gaussian (cut at +- SUPPORT_SIGMAS) inside each cell."""
+    z = (edges[None, :] - np.asarray(centre, np.float64)[:, None]) / np.exp(np.asarray(log_width, np.float64))[:, None]
+    return np.diff(ndtr(np.clip(z, -SUPPORT_SIGMAS, SUPPORT_SIGMAS)), axis=1)
+
+
+def cell_energy(noise: Noise, grid: Grid, m0: int, m1: int, channel: int = 0) -> np.ndarray:
+    """Expected energy per cell [m1 - m0, n_bins] of one channel's noise Gaussians in frames m0..m1-1."""
+    out = np.zeros((max(m1 - m0, 0), grid.n_bins))
+    if len(noise) == 0 or m1 <= m0:
+        return out
+    te = grid.time_edges(m0, m1)
+    st = np.exp(np.asarray(noise.log_st, np.float64))
+    t = np.asarray(noise.time, np.float64)
+    sel = (np.asarray(noise.channel) == channel) & (t + SUPPORT_SIGMAS * st > te[0]) & (t - SUPPORT_SIGMAS * st < te[-1])
+    if not sel.any():
+        return out
+    n = noise.select(sel)
+    tm = cell_mass(n.time, n.log_st, te)  # [K, M]
+    fm = cell_mass(n.erb, n.log_se, grid.erb_edges())  # [K, B]
+    return (tm * np.exp(np.asarray(n.log_energy, np.float64))[:, None]).T @ fm
+
+
+def _normals(seed: int, m0: int, m1: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(real, imag) standard normals [m1 - m0, n_bins] of frames m0..m1-1 (Box-Muller on PCG64 draws)."""
+    bg = np.random.PCG64(seed)
+    bg.advance(2 * n_bins * m0)
+    raw = bg.random_raw(2 * n_bins * (m1 - m0)).reshape(m1 - m0, 2, n_bins)
+    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # in (0, 1)
+    r = np.sqrt(-2.0 * np.log(u[:, 0]))
+    phase = 2.0 * math.pi * u[:, 1]
+    return r * np.cos(phase), r * np.sin(phase)
+
+
+def frames_touching(grid: Grid, start: int, stop: int) -> tuple[int, int]:
+    """Frames [m0, m1) whose windows overlap output samples [start, stop)."""
+    m0 = max(0, (start + grid.n_fft // 2) // grid.hop + grid.n_pre - OVERLAP)
+    m1 = min(grid.n_frames, (stop + grid.n_fft // 2) // grid.hop + grid.n_pre + 1)
+    return m0, max(m0, m1)
+
+
+def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int,
+                       start: int, stop: int) -> np.ndarray:
+    """Samples [start, stop) of the noise Gaussians, float64 [n_channels, stop - start] (model channels)."""
+    out = np.zeros((n_channels, max(stop - start, 0)))
+    if len(noise) == 0 or stop <= start:
+        return out
+    grid = Grid.for_signal(sample_rate, n_samples)
+    m0, m1 = frames_touching(grid, start, stop)
+    if m1 <= m0:
+        return out
+    n, h = grid.n_fft, grid.hop
+    win = grid.window()
+    for c in range(n_channels):
+        energy = cell_energy(noise, grid, m0, m1, c)
+        if not energy.any():
+            continue
+        re, im = _normals(seed + 7919 * c, m0, m1, grid.n_bins)
+        std = np.sqrt(np.maximum(energy, 0.0) * n * n / (4.0 * h))
+        coef = (re + 1j * im) * std
+        coef[:, 0] = 0.0
+        coef[:, -1] = 0.0
+        frames = (np.fft.irfft(coef, n=n, axis=1) * win[None, :]).reshape(m1 - m0, OVERLAP, h)
+        first = int(grid.frame_start(m0))
+        buf = np.zeros((m1 - m0 + OVERLAP - 1, h))
+        for r in range(OVERLAP):  # overlap-add: quarter r of frame j lands in hop slot j + r
+            buf[r:r + m1 - m0] += frames[:, r]
+        buf = buf.reshape(-1)
+        lo, hi = max(start, first), min(stop, first + len(buf))
+        if hi > lo:
+            out[c, lo - start:hi - start] = buf[lo - first:hi - first]
+    return out
+
+
+def render_noise(noise: Noise, sample_rate: int, n_samples: int, n_channels: int = 1, seed: int = 0,
+                 block: int = 1 << 16) -> np.ndarray:
+    """The whole signal of the noise Gaussians, float64 [n_channels, n_samples] (model channels),
+    rendered block by block."""
+    out = np.zeros((n_channels, n_samples))
+    for start in range(0, n_samples, block):
+        stop = min(start + block, n_samples)
+        out[:, start:stop] = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, start, stop)
+    return out
+
+
+def analyse(x: np.ndarray, grid: Grid) -> np.ndarray:
+    """Energy per cell [n_frames, n_bins] of a signal x [samples] on the grid (sums to ||x||^2)."""
+    x = np.asarray(x, np.float64)
+    n, h = grid.n_fft, grid.hop
+    off = -int(grid.frame_start(0))
+    pad = np.zeros(grid.n_frames * h + n)
+    pad[off:off + x.size] = x
+    idx = np.arange(grid.n_frames)[:, None] * h + np.arange(n)[None, :]
+    spec = np.fft.rfft(pad[idx] * grid.window()[None, :], axis=1)
+    e = np.abs(spec) ** 2 / n
+    e[:, 1:n // 2] *= 2  # the negative-frequency half of a real frame
+    return e
