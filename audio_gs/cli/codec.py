@@ -39,17 +39,32 @@ def _encode_and_report(atoms, target_out, target_model, n_samples, cfg, out_path
     return n_bytes
 
 
+def report_encoded(enc, x, out_path) -> None:
+    """Print what an encode wrote: size, Gaussians of each kind, SNR of the decoded file, the summary."""
+    from audio_gs.codec.render import render
+    from audio_gs.encoder.losses import snr_db
+
+    m = enc.model
+    n_bytes = len(enc.data)
+    print(f"wrote {out_path}: {len(m.gabor)} tonal + {len(m.noise)} noise Gaussians, {n_bytes:,} bytes "
+          f"({8 * n_bytes / m.duration / 1000:.2f} kbps"
+          + (f", target {enc.info['target_kbps']:g}" if "target_kbps" in enc.info else "") + ")")
+    print(compression_summary(m.n_samples, x.shape[0], m.sample_rate, n_bytes, snr_db(x, render(m))))
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
-    from audio_gs.encoder.fit import fit_signal, load_target
+    from audio_gs.audio_io import atomic_write
+    from audio_gs.encoder.encode import encode_signal
+    from audio_gs.encoder.fit import load_target
 
     cfg = config_from_args(args)
     cfg["input_path"] = str(args.input)
     x, sr = load_target(cfg)
     out = Path(args.output or Path(args.input).with_suffix(".ags"))
-    result = fit_signal(x, sr, cfg, progress=args.progress)
+    enc, result = encode_signal(x, sr, cfg, progress=args.progress)
     print(f"fitted {len(result.atoms)} Gaussians in {result.fit_seconds:.1f} s (SNR {result.snr_db:.2f} dB)")
-    qat_steps = cfg["qat_steps"] if cfg["quantize"] else 0
-    _encode_and_report(result.atoms, x, result.target, result.n_samples, cfg, out, qat_steps)
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(enc.data))
+    report_encoded(enc, x, out)
     return 0
 
 

@@ -11,7 +11,10 @@ BITS_HELP = "quantizer bits per parameter, 2-16 (default 8; 6 is smaller, 16 nea
 
 FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spellings are accepted
     "config": (str, "YAML config file (params/configs/*.yaml); flags override its values"),
-    "num_gaussians": (int, "number of Gaussians (default 500)"),
+    "num_gaussians": (int, "number of tonal Gaussians (default 500; --kbps chooses it instead)"),
+    "kbps": (float, "target bitrate in kbit/s: the encoder picks the number of Gaussians so that the .ags "
+                    "file lands within 5 %% of it"),
+    "noise_per_second": (float, "noise Gaussians per second fitted to the tonal residual (0 = none)"),
     "num_steps": (int, "optimisation steps (default 5000)"),
     "lr": (float, "Adam learning rate (default 0.01)"),
     "init_method": (str, "mp | peaks | random | uniform (default mp: matching pursuit)"),

@@ -47,6 +47,13 @@ DEFAULTS: dict = {
     "bits_per_param": 8,
     "bit_allocation": None,  # optional {param kind: bits}
     "qat_steps": 200,  # quantization-aware fine-tuning steps
+    # perceptual codec: noise Gaussians and rate control
+    "noise_per_second": 0.0,  # noise Gaussians per second of audio fitted to the tonal residual (0 = none)
+    "noise_steps": 400,  # Adam steps of the noise fit
+    "noise_gain_db": -4.5,  # the noise layer's energy relative to the residual it models
+    "kbps": None,  # target bitrate: choose the number of atoms so that the .ags file lands on it
+    "importance_exponent": 0.5,  # rate control drops atoms by energy / local level ** this
+    "rate_surplus": 0.08,  # atoms fitted beyond the estimate, for the rate control to choose from
 }
 
 CHOICES = {
@@ -89,6 +96,10 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config init_fraction must be in (0, 1]")
     if cfg["sample_rate"] is not None and (not isinstance(cfg["sample_rate"], int) or cfg["sample_rate"] < 1000):
         raise AudioGSError("config sample_rate must be an integer >= 1000 Hz")
+    if cfg["kbps"] is not None and not (isinstance(cfg["kbps"], (int, float)) and 0.5 <= cfg["kbps"] <= 1000):
+        raise AudioGSError("config kbps must be a number of kbit/s from 0.5 to 1000")
+    if not (isinstance(cfg["noise_per_second"], (int, float)) and 0 <= cfg["noise_per_second"] <= 1000):
+        raise AudioGSError("config noise_per_second must be a number from 0 to 1000")
     steps = cfg["add_gaussians_steps"]
     if not isinstance(steps, list) or not all(isinstance(s, int) and s >= 0 for s in steps):
         raise AudioGSError("config add_gaussians_steps must be a list of non-negative step numbers")
