@@ -7,6 +7,9 @@
 #   snakemake --profile profiles/slurm            # same grid on a Slurm cluster
 #
 # Every rule is a few lines calling `audio-gs` or an audio_gs module; the logic lives in the package.
+# Every path and value in a shell command is quoted ({x:q}, or shlex.quote in a params function):
+# dataset file names come from users (spaces, quotes, `$(...)`), so they are data, never shell.
+# Clip metadata (titles, licences) never enters a command line: the reference command looks it up.
 
 import json
 import os
@@ -117,7 +120,8 @@ rule prepare:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.bench.datasets fetch --sources {params.sources} --id {wildcards.listed} -o {output} > {log} 2>&1"
+        "{params.py} audio_gs.bench.datasets fetch --sources {params.sources:q} --id {wildcards.listed:q} -o {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule reference:
@@ -131,7 +135,10 @@ rule reference:
         py=PY,
         sr=lambda w: P["categories"][CLIPS[w.clip].category]["sample_rate"],
         dur=lambda w: P["categories"][CLIPS[w.clip].category]["excerpt_s"],
-        clip=lambda w: f"{R}/ref/{w.clip}.clip.json",
+        sources=SOURCES,
+        datasets="datasets",
+        # not used by the command (which looks the metadata up itself): a changed title or licence
+        # reruns this job through Snakemake's params trigger, so the report shows the new one
         meta=lambda w: json.dumps(CLIPS[w.clip].to_dict(), sort_keys=True),
     priority: 20
     log:
@@ -144,9 +151,9 @@ rule reference:
     conda:
         CONDA_ENV
     shell:
-        "echo '{params.meta}' > {params.clip} && "
-        "{params.py} audio_gs.bench.datasets reference {input} -o {output.wav} --sample_rate {params.sr} "
-        "--duration {params.dur} --info_json {output.info} --clip_json {params.clip} > {log} 2>&1"
+        "{params.py} audio_gs.bench.datasets reference {input:q} -o {output.wav:q} --sample_rate {params.sr:q} "
+        "--duration {params.dur:q} --info_json {output.info:q} --clip_id {wildcards.clip:q} "
+        "--sources {params.sources:q} --datasets_dir {params.datasets:q} > {log:q} 2>&1"
 
 
 # ---- audio_gs -------------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ rule fit:
         steps=FIT["steps"],
         seed=FIT.get("seed", 0),
         add=(
-            "--add_gaussians_steps " + " ".join(str(s) for s in FIT["add_gaussians_steps"])
+            "--add_gaussians_steps " + " ".join(shlex.quote(str(s)) for s in FIT["add_gaussians_steps"])
             if FIT.get("add_gaussians_steps")
             else ""
         ),
@@ -183,10 +190,10 @@ rule fit:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads} "
-        "{params.ags} fit --input_path {input.ref} --config {input.config} --num_gaussians {wildcards.ngauss} "
-        "--num_steps {params.steps} --sample_rate {params.sr} --seed {params.seed} "
+        "{params.ags} fit --input_path {input.ref:q} --config {input.config:q} --num_gaussians {wildcards.ngauss:q} "
+        "--num_steps {params.steps:q} --sample_rate {params.sr:q} --seed {params.seed:q} "
         "{params.add} "
-        "--log_dir {params.log_dir} --no-progress > {log} 2>&1"
+        "--log_dir {params.log_dir:q} --no-progress > {log:q} 2>&1"
 
 
 rule quantize:
@@ -207,7 +214,8 @@ rule quantize:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS=1 {params.ags} quantize {input} -o {output} --bits_per_param {wildcards.bits} > {log} 2>&1"
+        "OMP_NUM_THREADS=1 {params.ags} quantize {input:q} -o {output:q} --bits_per_param {wildcards.bits:q} "
+        "> {log:q} 2>&1"
 
 
 rule decode:
@@ -230,8 +238,8 @@ rule decode:
     conda:
         CONDA_ENV
     shell:
-        "(OMP_NUM_THREADS=1 {params.ags} decode {input} -o {output.wav} && "
-        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.benchmark time-decode {input} -o {output.timing}) > {log} 2>&1"
+        "(OMP_NUM_THREADS=1 {params.ags} decode {input:q} -o {output.wav:q} && "
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.benchmark time-decode {input:q} -o {output.timing:q}) > {log:q} 2>&1"
 
 
 # ---- standard codecs ------------------------------------------------------------------------------
@@ -255,8 +263,8 @@ rule baseline:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.bench.baselines roundtrip {input} -o {output.coded} --decoded {output.wav} "
-        "--codec {wildcards.codec} --kbps {wildcards.kbps} --info {output.info} > {log} 2>&1"
+        "{params.py} audio_gs.bench.baselines roundtrip {input:q} -o {output.coded:q} --decoded {output.wav:q} "
+        "--codec {wildcards.codec:q} --kbps {wildcards.kbps:q} --info {output.info:q} > {log:q} 2>&1"
 
 
 # ---- scoring and report ---------------------------------------------------------------------------
@@ -290,7 +298,9 @@ rule metrics:
         meta=metrics_meta,
         mode=lambda w: P["categories"][CLIPS[w.clip].category].get("visqol_mode", "audio"),
         extra=lambda w, input: (
-            f"--fit_summary {input.summary}" if w.system.startswith("gs-") else f"--codec_info {input.timing}"
+            f"--fit_summary {shlex.quote(input.summary)}"
+            if w.system.startswith("gs-")
+            else f"--codec_info {shlex.quote(input.timing)}"
         ),
     log:
         f"{LOGS}/metrics/{{clip}}/{{system}}/{{point}}.log",
@@ -302,10 +312,10 @@ rule metrics:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.metrics --reference {input.ref} --decoded {input.decoded} "
-        "--coded_file {input.coded} --visqol_mode {params.mode} --timing_json {input.timing} {params.extra} "
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.metrics --reference {input.ref:q} --decoded {input.decoded:q} "
+        "--coded_file {input.coded:q} --visqol_mode {params.mode:q} --timing_json {input.timing:q} {params.extra} "
         "--meta decoded_path={input.decoded:q} --meta coded_path={input.coded:q} --meta reference_path={input.ref:q} "
-        "{params.meta} -o {output} > {log} 2>&1"
+        "{params.meta} -o {output:q} > {log:q} 2>&1"
 
 
 rule aggregate:
@@ -324,7 +334,7 @@ rule aggregate:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.bench.benchmark aggregate {input} --benchmarks {params.bench} -o {output} > {log} 2>&1"
+        "{params.py} audio_gs.bench.benchmark aggregate {input:q} --benchmarks {params.bench:q} -o {output:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -365,8 +375,8 @@ rule report:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.bench.report build --metrics {input.csv} --benchmark {input.benchmark_yaml} "
-        "--profile {params.profile} --results {params.results} -o {params.out} > {log} 2>&1"
+        "{params.py} audio_gs.bench.report build --metrics {input.csv:q} --benchmark {input.benchmark_yaml:q} "
+        "--profile {params.profile:q} --results {params.results:q} -o {params.out:q} > {log:q} 2>&1"
 
 
 rule publish:
@@ -386,4 +396,4 @@ rule publish:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.bench.report publish {params.src} {output} > {log} 2>&1"
+        "{params.py} audio_gs.bench.report publish {params.src:q} {output:q} > {log:q} 2>&1"

@@ -1,5 +1,8 @@
 """audio_gs.audio_io: decoding every supported format, excerpts and resampling, clear errors on bad input."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -108,3 +111,85 @@ def test_save_audio_round_trip_16_bit(tmp_path):
     y, sr = load_audio(p)
     assert sr == 8000 and sf.info(p).subtype == "PCM_16"
     np.testing.assert_allclose(y, x, atol=2 / 32768)
+
+
+@pytest.mark.parametrize("kw, fragment", [({"offset": -1.0}, "offset"), ({"offset": float("nan")}, "offset"),
+                                          ({"duration": 0.0}, "duration"), ({"duration": float("inf")}, "duration"),
+                                          ({"sample_rate": 0}, "sample rate"), ({"channels": "quad"}, "channels")])
+def test_bad_excerpt_options_are_one_line_errors(tmp_path, kw, fragment):
+    p = tmp_path / "a.wav"
+    sf.write(p, tone(8000, 0.5), 8000)
+    with pytest.raises(AudioGSError, match=fragment) as info:
+        load_audio(p, **kw)
+    assert "\n" not in str(info.value)
+
+
+def test_float_file_far_beyond_full_scale_is_refused_not_turned_into_nan(tmp_path):
+    p = tmp_path / "huge.wav"
+    x = np.full((800, 2), 3e38, np.float32)
+    x[::2] *= -1
+    sf.write(p, x, 8000, subtype="FLOAT")
+    with np.errstate(all="raise"), pytest.raises(AudioGSError, match="far outside full scale"):
+        load_audio(p, channels="mono")  # and no overflow warning on the way (errstate would raise it)
+
+
+@pytest.mark.parametrize("ext, subtype", [(".wav", "PCM_16"), (".flac", "PCM_16"), (".mp3", "MPEG_LAYER_III")])
+def test_an_excerpt_of_a_long_file_decodes_only_the_excerpt(tmp_path, ext, subtype):
+    import tracemalloc
+
+    sr, minutes = 8000, 10
+    p = tmp_path / f"long{ext}"
+    with sf.SoundFile(p, "w", sr, 1, subtype=subtype) as f:
+        block = tone(sr, 60.0, 440, 0.3)
+        for _ in range(minutes):
+            f.write(block)
+    whole = sr * 60 * minutes * 4  # bytes of the whole file as float32
+    tracemalloc.start()
+    try:
+        y, _ = load_audio(p, offset=1.0, duration=1.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert y.shape == (1, sr)
+    assert peak < whole / 20  # the whole file would have been decoded into ~19 MB
+
+
+def test_excerpt_is_the_same_samples_as_cutting_the_whole_file(tmp_path):
+    x = np.stack([tone(8000, 3.0, 440, 0.5), tone(8000, 3.0, 660, 0.3)], axis=1)
+    for ext, subtype in ((".flac", "PCM_24"), (".ogg", "VORBIS"), (".mp3", "MPEG_LAYER_III")):
+        p = tmp_path / f"a{ext}"
+        sf.write(p, x, 8000, subtype=subtype)
+        whole, _ = load_audio(p)
+        part, _ = load_audio(p, offset=1.3, duration=0.7)
+        np.testing.assert_allclose(part, whole[:, 10400:10400 + 5600], atol=1e-6)
+
+
+def test_m4a_excerpt_stops_decoding_at_its_end(tmp_path):
+    av = pytest.importorskip("av")
+    p = tmp_path / "a.m4a"
+    sr = 16000
+    x = tone(sr, 4.0, 440, 0.5)
+    with av.open(str(p), "w") as out:
+        stream = out.add_stream("aac", rate=sr)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(x[None].astype(np.float32), format="fltp", layout="mono")
+        frame.sample_rate = sr
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    whole, _ = load_audio(p)
+    part, _ = load_audio(p, offset=1.0, duration=0.5)
+    np.testing.assert_array_equal(part, whole[:, sr:sr + sr // 2])
+    with pytest.raises(AudioGSError, match="past the end"):
+        load_audio(p, offset=10.0)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
+def test_atomic_write_gives_the_files_mode_of_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        p = atomic_write(tmp_path / f"out{umask:o}.txt", lambda tmp: tmp.write_text("x"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask

@@ -9,13 +9,20 @@ Any other audio file a user drops into ``datasets/<category>/`` is picked up by 
 a file that cannot be decoded is reported on stderr and skipped. Its licence is read from a sidecar
 ``<name>.txt`` beside it when there is one.
 
+Hostile inputs (see docs/security.md): ``file`` in sources.yaml must be a bare file name, and the
+mirror and cache lookups stay inside their folders; downloads are https only, capped by the declared
+``bytes`` (DEFAULT_MAX_BYTES when absent) and by a wall-clock deadline; user file names and sidecar
+text are data, never shell: the pipeline passes the clip id and paths quoted, and the reference
+command looks the clip's metadata up itself.
+
 ``make_reference`` turns a dataset file into the benchmark's reference signal (resampled, mono,
 shortened): every codec in the benchmark is compared against that same file.
 
 Command line (used by the Snakefile)::
 
     python -m audio_gs.bench.datasets fetch --sources datasets/sources.yaml --id ID -o datasets/speech/ID.flac
-    python -m audio_gs.bench.datasets reference IN -o OUT.wav --sample_rate 16000 --duration 3
+    python -m audio_gs.bench.datasets reference IN -o OUT.wav --sample_rate 16000 --duration 3 \
+        [--info_json OUT.json --clip_id ID --sources datasets/sources.yaml --datasets_dir datasets]
     python -m audio_gs.bench.datasets list [--json]
 """
 
@@ -24,10 +31,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
-import shutil
 import sys
+import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +52,11 @@ MIRROR_ENV = "AUDIO_GS_MIRROR"
 CACHE_ENV = "AUDIO_GS_CACHE"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 REQUIRED_KEYS = ("id", "category", "file", "sha256")
+DEFAULT_MAX_BYTES = 200_000_000  # download cap for an entry without `bytes`
+DOWNLOAD_DEADLINE_S = 600.0  # wall-clock limit of one download, all reads together
+READ_TIMEOUT_S = 30.0  # limit of one network read (and of connecting)
+SIDECAR_MAX_BYTES = 65536  # only the start of a sidecar licence file is read
+CHECK_SECONDS = 30.0  # discovery decodes at most this much of a user file
 
 
 @dataclass
@@ -97,9 +112,48 @@ def load_sources(path: str | os.PathLike) -> dict:
             raise AudioGSError(f"sources {path}: clip id {c['id']!r} appears twice")
         if not re.fullmatch(r"[0-9a-f]{64}", str(c["sha256"]).lower()):
             raise AudioGSError(f"sources {path}: clip {c['id']}: sha256 must be 64 hex digits")
+        problem = file_name_problem(c["file"])
+        if problem:
+            raise AudioGSError(f"sources {path}: clip {c['id']}: file {str(c['file'])!r} {problem}")
+        _check_numbers(c, f"sources {path}: clip {c['id']}")
         seen.add(c["id"])
         clips.append(dict(c))
     return {"mirror": data.get("mirror"), "clips": clips}
+
+
+def file_name_problem(name) -> str | None:
+    """None when name is a bare file name (no folder part, not hidden), else what is wrong with it."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty file name"
+    if any(ch in name for ch in "/\\:") or os.path.isabs(name):
+        return "must be a bare file name (no '/', '\\', ':' or absolute path)"
+    if name.startswith("."):
+        return "must not start with '.' (no '..', no hidden files)"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "must not contain control characters (NUL, newline ...)"
+    return None
+
+
+def _check_numbers(c: dict, what: str) -> None:
+    for key, lo, strict in (("offset", 0, False), ("duration", 0, True), ("bytes", 0, True)):
+        v = c.get(key)
+        if v is None:
+            continue
+        ok = isinstance(v, int) if key == "bytes" else isinstance(v, (int, float)) and math.isfinite(v)
+        if isinstance(v, bool) or not ok or (v <= lo if strict else v < lo):
+            kind = "an integer" if key == "bytes" else "a number of seconds"
+            raise AudioGSError(f"{what}: {key} must be {kind} {'>' if strict else '>='} {lo}, not {v!r}")
+    if c.get("url") is not None and not isinstance(c["url"], str):
+        raise AudioGSError(f"{what}: url must be a string")
+
+
+def _inside(folder: Path, name: str, what: str) -> Path:
+    """folder/name, resolved; AudioGSError when it (a symlink, say) leads outside folder."""
+    root = Path(folder).resolve()
+    p = (root / name).resolve()
+    if not p.is_relative_to(root):
+        raise AudioGSError(f"{what}: {root / name} leads outside {root} (to {p}); refused")
+    return p
 
 
 def resolve_mirror(configured: str | os.PathLike | None = None, base: str | os.PathLike | None = None) -> Path | None:
@@ -133,15 +187,83 @@ def _check_hash(path: Path, expected: str, what: str) -> None:
                            "the file is corrupt or not the listed one")
 
 
-def fetch_source(clip: dict, mirror: Path | None = None, cache_dir: Path | None = None, timeout: float = 60.0) -> Path:
+def _check_size(path: Path, clip: dict, what: str) -> None:
+    want = clip.get("bytes")
+    if want is not None and path.stat().st_size != want:
+        raise AudioGSError(f"{what}: {path.stat().st_size} bytes, sources.yaml declares {want}; "
+                           "the file is corrupt or not the listed one")
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to another https URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
+            raise urllib.error.URLError(f"redirect to a non-https URL refused ({newurl})")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open_url(url: str, timeout: float):
+    """The response of GET url (redirects only to https); timeout (s) limits connecting and each read."""
+    return urllib.request.build_opener(_HttpsOnlyRedirects).open(url, timeout=timeout)
+
+
+def download(url: str, dest: str | os.PathLike, *, sha256: str, max_bytes: int, deadline_s: float = DOWNLOAD_DEADLINE_S,
+             read_timeout_s: float = READ_TIMEOUT_S, what: str = "download") -> Path:
+    """Stream an https URL into dest (atomically), at most max_bytes and deadline_s seconds, and check its sha256.
+
+    Raises AudioGSError for another scheme, a larger body (declared or sent), a slower transfer,
+    a network error or a hash mismatch; dest is then left untouched.
+    """
+    if urllib.parse.urlsplit(url).scheme.lower() != "https":
+        raise AudioGSError(f"{what}: only https:// URLs are downloaded, not {url!r} (a local copy belongs in the mirror folder)")
+    t_end = time.monotonic() + deadline_s
+
+    def _fetch(tmp: Path) -> None:
+        h = hashlib.sha256()
+        got = 0
+        try:
+            with _open_url(url, min(read_timeout_s, deadline_s)) as r, open(tmp, "wb") as f:
+                declared = r.headers.get("Content-Length") if getattr(r, "headers", None) else None
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise AudioGSError(f"{what}: {url} announces {int(declared)} bytes, more than the cap of {max_bytes}")
+                while True:
+                    block = r.read(min(1 << 20, max_bytes + 1 - got))
+                    if not block:
+                        break
+                    got += len(block)
+                    if got > max_bytes:
+                        raise AudioGSError(f"{what}: {url} sent more than the cap of {max_bytes} bytes; stopped")
+                    if time.monotonic() > t_end:
+                        raise AudioGSError(f"{what}: {url} took longer than {deadline_s:g} s; stopped after {got} bytes")
+                    h.update(block)
+                    f.write(block)
+        except AudioGSError:
+            raise
+        except Exception as exc:  # network, HTTP, TLS and timeout errors
+            raise AudioGSError(f"{what}: cannot download {url} ({type(exc).__name__}: {exc})") from None
+        if h.hexdigest() != sha256.lower():
+            raise AudioGSError(f"{what}: sha256 mismatch for {url} (expected {sha256[:12]}..., got "
+                               f"{h.hexdigest()[:12]}..., {got} bytes); the file is corrupt or not the listed one")
+
+    return atomic_write(dest, _fetch)
+
+
+def fetch_source(clip: dict, mirror: Path | None = None, cache_dir: Path | None = None, *,
+                 deadline_s: float = DOWNLOAD_DEADLINE_S) -> Path:
     """Path of the verified source bytes of a listed clip: from the mirror, else downloaded from its URL.
 
-    A mirror file whose hash does not match is an error (it is not silently replaced by a download).
+    A mirror file whose size or hash does not match is an error (it is not silently replaced by a
+    download). Downloads are https only, capped at the entry's `bytes` (DEFAULT_MAX_BYTES without it).
     """
     name = clip["file"]
+    problem = file_name_problem(name)
+    if problem:
+        raise AudioGSError(f"{clip['id']}: file {str(name)!r} {problem}")
     if mirror is not None:
-        p = Path(mirror) / name
+        p = _inside(mirror, name, f"{clip['id']}: mirror file")
         if p.is_file():
+            _check_size(p, clip, f"{clip['id']}: mirror file {p}")
             _check_hash(p, clip["sha256"], f"{clip['id']}: mirror file {p}")
             return p
     url = clip.get("url")
@@ -149,19 +271,14 @@ def fetch_source(clip: dict, mirror: Path | None = None, cache_dir: Path | None 
         where = f"mirror {mirror}" if mirror else f"no mirror (set {MIRROR_ENV})"
         raise AudioGSError(f"{clip['id']}: {name} not found ({where}) and no url to download it from")
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    cached = cache_dir / clip["sha256"][:16] / name
+    cached = _inside(cache_dir, f"{clip['sha256'].lower()[:16]}/{name}", f"{clip['id']}: cache file")
     if cached.is_file() and sha256_of(cached) == clip["sha256"].lower():
         return cached
-
-    def _download(tmp: Path) -> None:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f)
-        except Exception as exc:  # network, HTTP or file:// errors
-            raise AudioGSError(f"{clip['id']}: cannot download {url} ({type(exc).__name__}: {exc})") from None
-        _check_hash(tmp, clip["sha256"], f"{clip['id']}: download from {url}")
-
-    return atomic_write(cached, _download)
+    cap = clip.get("bytes") or DEFAULT_MAX_BYTES
+    download(url, cached, sha256=clip["sha256"], max_bytes=cap, deadline_s=deadline_s,
+             what=f"{clip['id']}: download")
+    _check_size(cached, clip, f"{clip['id']}: download from {url}")
+    return cached
 
 
 def fetch_clip(clip: dict, out_path: str | os.PathLike, mirror: Path | None = None, cache_dir: Path | None = None) -> Path:
@@ -179,23 +296,78 @@ def clip_id_for(path: Path) -> str:
     return stem if stem[0].isalnum() else "x" + stem
 
 
+def _clean(line: str) -> str:
+    return "".join(ch for ch in line if ch.isprintable()).strip()
+
+
 def _sidecar_licence(path: Path) -> tuple[str, str]:
+    """(licence, attribution) from <name>.txt beside path: its last line, and the lines before it.
+
+    Only a regular file (not a symlink) is read, and only its first SIDECAR_MAX_BYTES; control
+    characters are dropped. The text is metadata: it is never passed through a shell.
+    """
     for side in (path.with_suffix(".txt"), path.with_suffix(path.suffix + ".txt"), path.with_suffix(".licence")):
-        if side.is_file():
-            lines = [ln.strip() for ln in side.read_text(errors="replace").splitlines() if ln.strip()]
+        if side.is_file() and not side.is_symlink():
+            with open(side, "rb") as f:
+                text = f.read(SIDECAR_MAX_BYTES).decode("utf-8", errors="replace")
+            lines = [ln for ln in (_clean(x) for x in text.splitlines()) if ln]
             return (lines[-1] if lines else "unknown"), " / ".join(lines[:-1])
     return "unknown (user-provided file, no sidecar .txt)", ""
 
 
+def user_clip(path: str | os.PathLike) -> Clip:
+    """The Clip of a user file datasets/<category>/<name>: id from its name, licence from its sidecar."""
+    f = Path(path)
+    licence, attribution = _sidecar_licence(f)
+    return Clip(id=clip_id_for(f), category=f.parent.name, path=str(f), source="user", file=f.name,
+                title=f.stem, attribution=attribution, licence=licence)
+
+
+def listed_clip(c: dict, datasets_dir: str | os.PathLike) -> Clip:
+    """The Clip of a sources.yaml entry; its dataset file is datasets_dir/<category>/<id>.flac."""
+    path = Path(datasets_dir) / c["category"] / f"{c['id']}.flac"
+    known = {k: c.get(k) for k in Clip.__dataclass_fields__ if k in c and k not in ("path", "source", "extra")}
+    extra = {k: v for k, v in c.items() if k not in Clip.__dataclass_fields__}
+    return Clip(path=str(path), source="sources.yaml", extra=extra, **known)
+
+
+def clip_for(clip_id: str, path: str | os.PathLike, sources: dict | None = None,
+             datasets_dir: str | os.PathLike = "datasets") -> Clip:
+    """The metadata of one clip, as `discover` gives it, without scanning every dataset file."""
+    for c in (sources or {}).get("clips", []):
+        if c["id"] == clip_id:
+            return listed_clip(c, datasets_dir)
+    clip = user_clip(path)
+    if clip.id != clip_id:
+        raise AudioGSError(f"{path}: its clip id is {clip.id!r}, not {clip_id!r}")
+    return clip
+
+
+def user_file_name_problem(name: str) -> str | None:
+    """None when the pipeline can use a dropped file of this name, else why not (then it is skipped).
+
+    Spaces, quotes, `;`, `$(...)`, backticks and non-ASCII letters are fine (paths are quoted);
+    braces are not (Snakemake reads them as wildcards), nor are control characters such as newlines.
+    """
+    if "{" in name or "}" in name:
+        return "its name contains '{' or '}', which Snakemake reads as a wildcard; rename the file"
+    if any(not ch.isprintable() for ch in name):
+        return "its name contains a control character (newline, tab ...); rename the file"
+    return None
+
+
 def check_audio_file(path: Path) -> str | None:
-    """None when the file decodes to audible audio, else the reason it cannot be used."""
+    """None when the file's first CHECK_SECONDS decode to audible audio, else the reason it cannot be used.
+
+    Only those seconds are decoded, however long the file is.
+    """
     try:
-        x, _ = load_audio(path, duration=30.0)
+        x, _ = load_audio(path, duration=CHECK_SECONDS)
     except AudioGSError as exc:
         msg = str(exc)
         return msg[len(f"{path}: "):] if msg.startswith(f"{path}: ") else msg
     if float(np.max(np.abs(x))) <= 0.0:
-        return "signal is all zeros"
+        return f"signal is all zeros (first {CHECK_SECONDS:g} s)"
     return None
 
 
@@ -213,13 +385,11 @@ def discover(datasets_dir: str | os.PathLike, sources: dict | None = None, categ
     clips: list[Clip] = []
     listed_paths = set()
     for c in (sources or {}).get("clips", []):
-        path = datasets_dir / c["category"] / f"{c['id']}.flac"
-        listed_paths.add(path.resolve())
+        clip = listed_clip(c, datasets_dir)
+        listed_paths.add(Path(clip.path).resolve())
         if cats is not None and c["category"] not in cats:
             continue
-        known = {k: c.get(k) for k in Clip.__dataclass_fields__ if k in c and k not in ("path", "source", "extra")}
-        extra = {k: v for k, v in c.items() if k not in Clip.__dataclass_fields__}
-        clips.append(Clip(path=str(path), source="sources.yaml", extra=extra, **known))
+        clips.append(clip)
     ids = {c.id for c in clips}
     if not datasets_dir.is_dir():
         return clips
@@ -237,13 +407,11 @@ def discover(datasets_dir: str | os.PathLike, sources: dict | None = None, categ
             if cid in ids:
                 print(f"audio_gs.datasets: skipping {f}: id '{cid}' is already used by another clip", file=report)
                 continue
-            problem = check_audio_file(f)
+            problem = user_file_name_problem(f.name) or check_audio_file(f)
             if problem:
                 print(f"audio_gs.datasets: skipping {f}: {problem}", file=report)
                 continue
-            licence, attribution = _sidecar_licence(f)
-            clips.append(Clip(id=cid, category=folder.name, path=str(f), source="user", file=f.name,
-                              title=f.stem, attribution=attribution, licence=licence))
+            clips.append(user_clip(f))
             ids.add(cid)
     return clips
 
@@ -287,7 +455,11 @@ def main(argv=None) -> int:
     r.add_argument("--offset", type=float, default=0.0)
     r.add_argument("--channels", default="mono", choices=("mono", "keep"))
     r.add_argument("--info_json", help="also write the reference's facts and clip metadata here")
-    r.add_argument("--clip_json", help="JSON of the clip's metadata to copy into --info_json")
+    r.add_argument("--clip_id", help="the clip's id: its metadata (sources.yaml entry, or the user file's "
+                   "name and sidecar licence) goes into --info_json")
+    r.add_argument("--sources", default="datasets/sources.yaml", help="sources.yaml, for --clip_id")
+    r.add_argument("--datasets_dir", default="datasets", help="datasets folder, for --clip_id")
+    r.add_argument("--clip_json", help="JSON of the clip's metadata to copy into --info_json (instead of --clip_id)")
     ls = sub.add_parser("list", help="list listed and user-provided clips")
     ls.add_argument("--sources", default="datasets/sources.yaml")
     ls.add_argument("--datasets_dir", default="datasets")
@@ -307,10 +479,13 @@ def main(argv=None) -> int:
     elif args.cmd == "reference":
         info = make_reference(args.input, args.output, args.sample_rate, args.duration, args.offset, args.channels)
         if args.info_json:
-            clip = json.loads(Path(args.clip_json).read_text()) if args.clip_json else {}
+            if args.clip_id:
+                src = load_sources(args.sources) if Path(args.sources).is_file() else None
+                clip = clip_for(args.clip_id, args.input, src, args.datasets_dir).to_dict()
+            else:
+                clip = json.loads(Path(args.clip_json).read_text()) if args.clip_json else {}
             info["clip"] = clip
-            Path(args.info_json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.info_json).write_text(json.dumps(info, indent=2))
+            atomic_write(args.info_json, lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
         print(json.dumps(info))
     elif args.cmd == "list":
         src = load_sources(args.sources) if Path(args.sources).is_file() else None

@@ -1,12 +1,14 @@
 """The Snakemake pipeline: the smoke profile end to end (fetch, fit, quantize, decode, metrics, baselines,
-report, publish, snakemake --report), reruns that do only what changed, dry runs of the default grid and
-the Slurm profile, lint, and schema validation of params/."""
+report, publish, snakemake --report), reruns that do only what changed, a killed run that the plain
+command resumes, hostile dataset file names, dry runs of the default grid and the Slurm profile, lint,
+and schema validation of params/."""
 
 import json
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -50,7 +52,7 @@ def job_counts(output: str) -> dict:
 def copy_workflow(dst: Path) -> Path:
     """The workflow files into dst, with a sources.yaml of the one smoke clip and a smoke profile that
     takes every clip (so a file dropped into datasets/speech/ joins it)."""
-    for name in ("Snakefile", "params", "report", "envs"):
+    for name in ("Snakefile", "params", "report", "envs", "profiles"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copyfile)(src, dst / name)
     (dst / "datasets").mkdir()
@@ -156,6 +158,80 @@ def test_rerun_does_nothing_and_a_dropped_file_adds_only_its_jobs(smoke):
     finally:
         (speech / "my tone.wav").unlink()
         (speech / "bad.wav").unlink()
+
+
+def _kill_during_fit(wd: Path, target: str) -> bool:
+    """Run `snakemake <fit target>` and SIGKILL it (whole process group) as soon as the fit has written
+    final.pth but not yet its other outputs; True when Snakemake's incomplete markers were left behind."""
+    e = dict(os.environ, AUDIO_GS_MIRROR=str(MIRROR))
+    p = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "1", "--config", "profile=smoke"],
+                         cwd=wd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        t_end = time.monotonic() + 300
+        while not (wd / target).exists() and p.poll() is None and time.monotonic() < t_end:
+            time.sleep(0.005)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    return any((wd / ".snakemake" / "incomplete").rglob("*"))
+
+
+def test_a_killed_run_is_resumed_by_the_plain_command(smoke):
+    wd = smoke["dir"]
+    fit_dir = wd / "results" / "smoke" / "fit" / SMOKE_CLIP / "speech" / "n40"
+    target = str((fit_dir / "final.pth").relative_to(wd))
+    for _ in range(3):  # the kill must land while the job runs (it nearly always does at the first try)
+        shutil.rmtree(fit_dir)
+        if _kill_during_fit(wd, target):
+            break
+    else:
+        pytest.fail("could not kill the fit job while it ran")
+    # without the workflow profile, Snakemake stops on the half-written job (what the profile prevents)
+    r = snakemake("-n", "--cores", "2", "--workflow-profile", "none", "--config", "profile=smoke", cwd=wd)
+    assert r.returncode != 0 and "IncompleteFilesException" in r.stdout + r.stderr
+    # the plain command of the README / dvc.yaml plans the killed job again and runs to the end
+    r = snakemake("-n", "--cores", "2", "--config", "profile=smoke", cwd=wd)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "profiles/default" in out and job_counts(out).get("fit") == 1
+    assert snakemake("--unlock", "--config", "profile=smoke", cwd=wd).returncode == 0  # SIGKILL left the lock
+    r = snakemake("--cores", "2", "--config", "profile=smoke", cwd=wd)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert (fit_dir / "summary.json").is_file() and not any((wd / ".snakemake" / "incomplete").rglob("*"))
+
+
+HOSTILE_NAMES = ["a;b.wav", "my take.wav", "it's.wav", 'say "hi".wav', "a$(touch PWNED)b.wav",
+                 "tick`touch PWNED`.wav", "sprache_über.wav", "x|y&z>w.wav", "-rf.wav"]
+
+
+def test_hostile_dataset_file_names_and_sidecars_run_nothing_and_every_job_succeeds(tmp_path):
+    from audio_gs.bench.datasets import clip_id_for
+
+    wd = copy_workflow(tmp_path)
+    speech = wd / "datasets" / "speech"
+    speech.mkdir()
+    for i, name in enumerate(HOSTILE_NAMES):
+        sf.write(str(speech / name), tone(16000, 1.2, 200 + 50 * i), 16000)
+    (speech / "it's.txt").write_text("Recorded by O'Brien (\"Let's Go Fishin\")\n'$(touch PWNED)' `touch PWNED`\n")
+    sf.write(str(speech / "br{ace}s.wav"), tone(16000, 1.2, 700), 16000)  # skipped: Snakemake wildcard syntax
+    ids = {name: clip_id_for(Path(name)) for name in HOSTILE_NAMES}
+    assert len(set(ids.values())) == len(ids)
+    targets = [f"results/smoke/ref/{cid}.wav" for cid in ids.values()]
+    r = snakemake(*targets, "--cores", "2", "--config", "profile=smoke", cwd=wd)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert "br{ace}s.wav" in out and "wildcard" in out  # reported and skipped; the others run
+    assert f"{len(targets)} of {len(targets)} steps (100%) done" in out
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()  # nothing was executed
+    for name, cid in ids.items():
+        info = json.loads((wd / "results" / "smoke" / "ref" / f"{cid}.json").read_text())
+        assert info["clip"]["file"] == name and info["clip"]["path"] == f"datasets/speech/{name}"
+        assert info["n_samples"] == 16000  # the smoke excerpt (1 s at 16 kHz) of the 1.2 s file
+    sidecar_id = ids["it's.wav"]
+    meta = json.loads((wd / "results" / "smoke" / "ref" / f"{sidecar_id}.json").read_text())["clip"]
+    assert meta["licence"] == "'$(touch PWNED)' `touch PWNED`"
+    assert meta["attribution"] == 'Recorded by O\'Brien ("Let\'s Go Fishin")'
 
 
 def test_snakemake_report_and_publish(smoke, tmp_path):
