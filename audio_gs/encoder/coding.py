@@ -18,15 +18,16 @@ LS_ITERATIONS = 20  # conjugate-gradient iterations of the re-solve after quanti
 
 
 def amplitude_solver(target, n_samples: int, sample_rate: int, n_channels: int = 1,
-                     stereo_mode: str = "lr") -> AmplitudeSolver:
+                     stereo_mode: str = "lr", norm=None) -> AmplitudeSolver:
     """A resolve_amplitudes callable for audio_gs.codec.quantize: least squares against target
-    (model channels [C, N]) for atoms whose other parameters are already quantized."""
+    (model channels [C, N]) for atoms whose other parameters are already quantized (in the fit's
+    weighted norm when one is given)."""
     tgt = torch.as_tensor(np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target),
                           dtype=torch.float64)
 
     def solve(moved: Gabor):
         atoms = Atoms.from_gabor(moved, sample_rate, n_channels, stereo_mode, dtype=torch.float64)
-        solved = solve_amplitudes(atoms, tgt, n_samples, iterations=LS_ITERATIONS)
+        solved = solve_amplitudes(atoms, tgt, n_samples, iterations=LS_ITERATIONS, norm=norm)
         return solved.amp_cos.numpy(), solved.amp_sin.numpy()
 
     return solve

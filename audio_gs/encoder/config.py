@@ -28,7 +28,8 @@ DEFAULTS: dict = {
     "num_steps": 5000,
     "lr": 0.01,
     "lr_final_ratio": 0.1,  # cosine decay of the learning rate to this share of lr
-    "loss_type": "l2",  # l2 | l1 | spectral
+    "loss_type": "l2",  # l2 | l1 | spectral | masked
+    "masking_exponent": 0.5,  # masked loss: error weighted by (smoothed target power) ** -this
     "perceptual_weight": 0.0,  # weight of the log-mel term
     "ls_every": 250,  # re-solve amplitudes by least squares every N steps (0 = never)
     "adaptive_add": False,
@@ -60,7 +61,7 @@ CHOICES = {
     "channels": ("keep", "mono", "stereo"),
     "stereo_mode": ("lr", "ms"),
     "init_method": ("mp", "peaks", "random", "uniform"),
-    "loss_type": ("l2", "l1", "spectral"),
+    "loss_type": ("l2", "l1", "spectral", "masked"),
     "bits_per_param": tuple(ALLOWED_BITS),
     "render_backend": ("auto", "fast", "reference"),
 }

@@ -53,7 +53,11 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
     """Quantize atoms (amplitudes re-solved on target when resolve), fit noise Gaussians to the residual
     of the decoded atoms unless `noise` is given, and pack both. Returns (bytes, decoded Model, float noise)."""
     sr, nc = atoms.sample_rate, atoms.n_channels
-    solver = amplitude_solver(target, n_samples, sr, nc, atoms.stereo_mode) if resolve else None
+    solver = None
+    if resolve:
+        from audio_gs.encoder.fit import fit_norm
+
+        solver = amplitude_solver(target, n_samples, sr, nc, atoms.stereo_mode, norm=fit_norm(target, sr, cfg))
     q = quantize(atoms.to_gabor(), sample_rate=sr, n_channels=nc, stereo_mode=atoms.stereo_mode,
                  bits_per_param=cfg["bits_per_param"], bit_allocation=cfg["bit_allocation"],
                  resolve_amplitudes=solver)
@@ -120,7 +124,9 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -
         kept = atoms
     from audio_gs.encoder.lstsq import solve_amplitudes
 
-    kept = solve_amplitudes(kept, target, n_samples, iterations=10)
+    from audio_gs.encoder.fit import fit_norm
+
+    kept = solve_amplitudes(kept, target, n_samples, iterations=10, norm=fit_norm(target, sr, cfg))
     data, model, noise = pack_model(kept, target, n_samples, cfg)
     while len(data) > budget and len(kept) > 1:  # the re-solved amplitudes and the new noise cost a little more
         drop = max(1, int(len(kept) * (len(data) - aim) / len(data)))

@@ -47,7 +47,7 @@ def optimize(atoms: Atoms, target: torch.Tensor, cfg: dict, num_steps: int, tran
     callback runs after every step and may return new Atoms, which restarts the optimiser from them.
     """
     n = target.shape[-1]
-    loss_fn = make_loss(cfg["loss_type"], atoms.sample_rate, cfg["perceptual_weight"])
+    loss_fn = make_loss(cfg["loss_type"], atoms.sample_rate, cfg["perceptual_weight"], cfg["masking_exponent"])
     bounds = _bounds(cfg, atoms.sample_rate)
     backend = cfg.get("render_backend", "auto")
 
@@ -81,14 +81,23 @@ def prune(atoms: Atoms, target: torch.Tensor, threshold_db: float) -> Atoms:
     return atoms.select(keep)
 
 
-def add_atoms(atoms: Atoms, target: torch.Tensor, n_new: int, cfg: dict) -> Atoms:
+def fit_norm(target: torch.Tensor, sample_rate: int, cfg: dict):
+    """The weighted norm of the masked loss (for least squares and matching pursuit), or None for plain L2."""
+    if cfg["loss_type"] != "masked":
+        return None
+    from audio_gs.encoder.losses import MaskedNorm
+
+    return MaskedNorm(target, sample_rate, cfg["masking_exponent"])
+
+
+def add_atoms(atoms: Atoms, target: torch.Tensor, n_new: int, cfg: dict, norm=None) -> Atoms:
     """Error-guided densification: matching pursuit on the residual, where its energy is highest."""
     if n_new <= 0:
         return atoms
     n = target.shape[-1]
     residual = target.double() - render_model(atoms.to(dtype=torch.float64).detach(), n)
     new = pursue(residual, atoms.sample_rate, n_new, [s / 1000 for s in cfg["scales_ms"]],
-                 per_round=cfg["mp_atoms_per_round"], dtype=atoms.time.dtype)
+                 per_round=cfg["mp_atoms_per_round"], dtype=atoms.time.dtype, norm=norm)
     return atoms.detach().concat(new)
 
 
@@ -111,8 +120,9 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     add_steps = sorted(s for s in cfg["add_gaussians_steps"] if 0 < s <= cfg["num_steps"]) \
         if cfg["adaptive_add"] else []
     n_init = max(1, int(round(budget * (cfg["init_fraction"] if add_steps else 1.0))))
+    norm = fit_norm(target, sample_rate, cfg)
     atoms = initialise(target, sample_rate, n_init, method=cfg["init_method"], scales_ms=cfg["scales_ms"],
-                       per_round=cfg["mp_atoms_per_round"], seed=cfg["seed"])
+                       per_round=cfg["mp_atoms_per_round"], seed=cfg["seed"], norm=norm)
     atoms.n_channels, atoms.stereo_mode = n_channels, mode
     history: list = []
     bar = None
@@ -139,9 +149,9 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
             remaining = len(add_steps) - add_steps.index(step)
             kept = prune(a, target, cfg["prune_db"])
             n_new = math.ceil((budget - len(kept)) / remaining)
-            new = solve_amplitudes(add_atoms(kept, target, n_new, cfg), target, n, iterations=10)
+            new = solve_amplitudes(add_atoms(kept, target, n_new, cfg, norm), target, n, iterations=10, norm=norm)
         elif cfg["ls_every"] and step % cfg["ls_every"] == 0 and step < cfg["num_steps"]:
-            new = solve_amplitudes(a, target, n, iterations=10)
+            new = solve_amplitudes(a, target, n, iterations=10, norm=norm)
         if on_checkpoint and cfg["save_every"] and step % cfg["save_every"] == 0:
             on_checkpoint(step, new if new is not None else a)
         return new
@@ -149,7 +159,7 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     atoms = optimize(atoms, target, cfg, cfg["num_steps"], callback=callback)
     if bar is not None:
         bar.close()
-    atoms = solve_amplitudes(atoms, target, n, iterations=10)
+    atoms = solve_amplitudes(atoms, target, n, iterations=10, norm=norm)
     final = render_model(atoms, n)
     result = FitResult(atoms=atoms, n_samples=n, target=target, cfg=cfg, snr_db=snr_db(target, final),
                        fit_seconds=time.perf_counter() - t0, history=history)

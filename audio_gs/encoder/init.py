@@ -114,11 +114,12 @@ def _atoms_from(cand: dict[str, torch.Tensor], idx: torch.Tensor, sr: int, n_cha
 
 def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: int = 40,
            ls_iterations: int = 10, dtype=torch.float32, refit_every: int = 0, target: torch.Tensor | None = None,
-           atoms: Atoms | None = None) -> Atoms:
+           atoms: Atoms | None = None, norm=None) -> Atoms:
     """Greedy matching pursuit on residual [C, N]: rounds of per_round separated best atoms, each round's
     amplitudes solved jointly by least squares, then subtracted. Returns the new atoms only, unless
     atoms is given (then returns atoms + new, and with refit_every all amplitudes are re-solved against
-    target every that many rounds)."""
+    target every that many rounds). With a weighted norm (audio_gs.encoder.losses.MaskedNorm) the
+    candidates' energies are weighted by the norm at their place and the least squares use it."""
     n_channels, n = residual.shape
     residual = residual.detach().double().clone()
     new = Atoms.empty(sr, n_channels, dtype=dtype)
@@ -126,17 +127,20 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
     while len(new) < n_atoms:
         k = min(per_round, n_atoms - len(new))
         cand = candidates(residual, sr, scales_s, per_scale=4 * k)
+        if norm is not None and len(cand["score"]):
+            cand["score"] = cand["score"] * torch.as_tensor(
+                norm.weight_at_points(cand["time"].numpy(), cand["freq"].numpy(), cand["channel"].numpy()))
         idx = select_separated(cand, k)
         if len(idx) == 0:
             break
         batch = solve_amplitudes(_atoms_from(cand, idx, sr, n_channels, dtype), residual, n,
-                                 iterations=ls_iterations, warm_start=False)
+                                 iterations=ls_iterations, warm_start=False, norm=norm)
         residual -= render_model(batch.to(dtype=torch.float64), n)
         new = new.concat(batch)
         rounds += 1
         if refit_every and target is not None and rounds % refit_every == 0:
             allatoms = new if atoms is None else atoms.concat(new)
-            allatoms = solve_amplitudes(allatoms, target, n, iterations=ls_iterations)
+            allatoms = solve_amplitudes(allatoms, target, n, iterations=ls_iterations, norm=norm)
             new = allatoms.select(slice(len(allatoms) - len(new), None))
             if atoms is not None:
                 atoms = allatoms.select(slice(0, len(atoms)))
@@ -145,13 +149,14 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
 
 
 def initialise(x: torch.Tensor, sr: int, n_atoms: int, method: str = "mp", scales_ms=(1, 2, 4, 8, 16, 32, 64),
-               per_round: int = 40, seed: int = 0, dtype=torch.float32) -> Atoms:
+               per_round: int = 40, seed: int = 0, dtype=torch.float32, norm=None) -> Atoms:
     """Atoms for signal x [C, N] (model channels) by the named method, amplitudes by least squares."""
     n_channels, n = x.shape
     scales_s = [float(s) / 1000 for s in scales_ms]
     x64 = x.detach().double()
     if method == "mp":
-        return pursue(x64, sr, n_atoms, scales_s, per_round=per_round, dtype=dtype, refit_every=10, target=x64)
+        return pursue(x64, sr, n_atoms, scales_s, per_round=per_round, dtype=dtype, refit_every=10, target=x64,
+                      norm=norm)
     if method == "peaks":
         cand = candidates(x64, sr, scales_s, per_scale=4 * n_atoms)
         atoms = _atoms_from(cand, select_separated(cand, n_atoms), sr, n_channels, dtype)
@@ -179,4 +184,4 @@ def initialise(x: torch.Tensor, sr: int, n_atoms: int, method: str = "mp", scale
         atoms = _atoms_from(cand, torch.arange(T.numel() * n_channels), sr, n_channels, dtype)
     else:
         raise ValueError(f"unknown init method '{method}' (choose from {', '.join(INIT_METHODS)})")
-    return solve_amplitudes(atoms, x64, n, iterations=30, warm_start=False)
+    return solve_amplitudes(atoms, x64, n, iterations=30, warm_start=False, norm=norm)

@@ -12,7 +12,7 @@ import torch
 
 from audio_gs.mel import mel_filterbank
 
-LOSS_TYPES = ("l2", "l1", "spectral")
+LOSS_TYPES = ("l2", "l1", "spectral", "masked")
 
 
 def snr_db(reference, estimate) -> float:
@@ -67,10 +67,80 @@ def log_mel_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int, n_mels
     return (torch.log(my + 1e-8) - torch.log(mt + 1e-8)).abs().mean()
 
 
-def make_loss(loss_type: str, sample_rate: int, perceptual_weight: float = 0.0):
+def masking_weights(target: torch.Tensor, sample_rate: int, exponent: float, floor_db: float = 60.0,
+                    smooth_frames: float = 1.5, smooth_bins: float = 2.0) -> torch.Tensor:
+    """Weights W [C, bins, frames] of the masked loss: (smoothed target power + floor) ** -exponent,
+    normalised to mean 1. exponent 0 gives plain L2; 1 equal error-to-signal ratio everywhere."""
+    from scipy.ndimage import gaussian_filter
+
+    n_fft = fft_sizes(sample_rate)[2]
+    p = (_stft(target.detach().double(), n_fft).abs() ** 2).numpy()
+    p = gaussian_filter(p, sigma=(0, smooth_bins, smooth_frames))
+    floor = max(float(p.mean()), 1e-30) * 10 ** (-floor_db / 10)
+    w = (p + floor) ** -exponent
+    return torch.as_tensor(w / w.mean())
+
+
+def _stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    win = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
+    return torch.stft(x, n_fft, n_fft // 4, window=win, return_complex=True)
+
+
+class MaskedNorm:
+    """The masked loss's weighted norm on numpy signals, for least squares and matching pursuit:
+    gram(r) = S^T W S r (S the STFT of MaskedLoss), weight_at(atoms) = W near each atom's centre."""
+
+    def __init__(self, target, sample_rate: int, exponent: float):
+        t = torch.as_tensor(np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target),
+                            dtype=torch.float64)
+        self.sample_rate, self.n_fft = sample_rate, fft_sizes(sample_rate)[2]
+        self.w = masking_weights(t, sample_rate, exponent)
+
+    def gram(self, r: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(r, np.float64)).requires_grad_(True)
+        e = _stft(x, self.n_fft)
+        f = 0.5 * (self.w * (e.real**2 + e.imag**2)).sum()
+        (g,) = torch.autograd.grad(f, x)
+        return g.numpy()
+
+    def weight_at(self, atoms) -> np.ndarray:
+        return self.weight_at_points(atoms.time.detach().double().cpu().numpy(),
+                                     atoms.freq.detach().double().cpu().numpy(), atoms.channel.cpu().numpy())
+
+    def weight_at_points(self, t, f, ch) -> np.ndarray:
+        """W at times t (s), frequencies f (Hz) and channels ch (arrays)."""
+        hop = self.n_fft // 4
+        t, f, ch = np.asarray(t, np.float64), np.asarray(f, np.float64), np.asarray(ch, np.int64)
+        m = np.clip(np.round(t * self.sample_rate / hop).astype(int), 0, self.w.shape[2] - 1)
+        k = np.clip(np.round(f * self.n_fft / self.sample_rate).astype(int), 0, self.w.shape[1] - 1)
+        return self.w.numpy()[ch, k, m]
+
+
+class MaskedLoss:
+    """Masking-weighted L2: sum W |STFT(y - target)|^2 / sum W |STFT(target)|^2, with W from
+    masking_weights (fixed for a target, computed on the first call)."""
+
+    def __init__(self, sample_rate: int, exponent: float):
+        self.sample_rate, self.exponent = sample_rate, exponent
+        self.n_fft = fft_sizes(sample_rate)[2]
+        self._key, self._w, self._norm = None, None, None
+
+    def __call__(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        key = (target.data_ptr(), tuple(target.shape))
+        if key != self._key:
+            self._w = masking_weights(target, self.sample_rate, self.exponent).to(y.dtype)
+            self._norm = float((self._w * _stft(target.detach().to(y.dtype), self.n_fft).abs() ** 2).sum())
+            self._key = key
+        e = _stft(y - target, self.n_fft)
+        return (self._w * (e.real**2 + e.imag**2)).sum() / max(self._norm, 1e-30)
+
+
+def make_loss(loss_type: str, sample_rate: int, perceptual_weight: float = 0.0, masking_exponent: float = 0.5):
     """loss(y, target) -> scalar tensor for the named loss plus perceptual_weight x log-mel."""
     if loss_type == "l2":
         base = l2_loss
+    elif loss_type == "masked":
+        base = MaskedLoss(sample_rate, masking_exponent)
     elif loss_type == "l1":
         base = l1_loss
     elif loss_type == "spectral":

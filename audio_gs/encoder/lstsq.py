@@ -54,20 +54,25 @@ class _Operator:
 
 
 def solve_amplitudes(atoms: Atoms, target: torch.Tensor | np.ndarray, n_samples: int | None = None,
-                     iterations: int = 20, warm_start: bool = True, tol: float = 1e-6) -> Atoms:
-    """Atoms with amplitudes minimising ||target - render(atoms)||^2 (target in model channels [C, N])."""
+                     iterations: int = 20, warm_start: bool = True, tol: float = 1e-6, norm=None) -> Atoms:
+    """Atoms with amplitudes minimising ||target - render(atoms)||^2 (target in model channels [C, N]),
+    or the weighted norm r^T G r when `norm` is given (an object with gram(r) -> G r and
+    weight_at(atoms) -> the weight near each atom, as audio_gs.encoder.losses.MaskedNorm)."""
     if len(atoms) == 0:
         return atoms
     y = target.detach().cpu().double().numpy() if isinstance(target, torch.Tensor) else np.asarray(target, np.float64)
     n_samples = y.shape[-1] if n_samples is None else n_samples
     op = _Operator(atoms, n_samples)
     d = op.diag()
+    gram = (lambda v: v) if norm is None else norm.gram
+    if norm is not None:
+        d = d * norm.weight_at(atoms)[None, :]
     if warm_start:
         x = np.stack([atoms.amp_cos.detach().cpu().double().numpy(), atoms.amp_sin.detach().cpu().double().numpy()])
     else:
         x = np.zeros((2, len(atoms)))
     r = y - op.apply(x)
-    g = op.adjoint(r)
+    g = op.adjoint(gram(r))
     z = g / d
     p = z.copy()
     gz = float(np.sum(g * z))
@@ -76,13 +81,13 @@ def solve_amplitudes(atoms: Atoms, target: torch.Tensor | np.ndarray, n_samples:
         if gz <= tol * tol * g0 or gz == 0:
             break
         q = op.apply(p)
-        qq = float(np.sum(q * q))
+        qq = float(np.sum(q * gram(q)))
         if qq <= 0:
             break
         alpha = gz / qq
         x += alpha * p
         r -= alpha * q
-        g = op.adjoint(r)
+        g = op.adjoint(gram(r))
         z = g / d
         gz_new = float(np.sum(g * z))
         p = z + (gz_new / gz) * p
