@@ -70,6 +70,10 @@ def load_audio(
     Raises AudioGSError for a missing, empty, corrupt or unsupported file.
     """
     path = Path(path)
+    if not (np.isfinite(offset) and offset >= 0):
+        raise AudioGSError(f"{path}: offset must be a non-negative number of seconds, got {offset}")
+    if duration is not None and not (np.isfinite(duration) and duration > 0):
+        raise AudioGSError(f"{path}: duration must be a positive number of seconds, got {duration}")
     if not path.exists():
         raise AudioGSError(f"{path}: no such file")
     if path.is_dir():
@@ -97,6 +101,8 @@ def load_audio(
         raise AudioGSError(f"{path}: offset {offset}s is past the end ({x.shape[1] / sr:.2f}s)")
     stop = x.shape[1] if duration is None else min(x.shape[1], start + int(round(duration * sr)))
     x = x[:, start:stop]
+    if x.shape[1] == 0:
+        raise AudioGSError(f"{path}: the excerpt ({duration} s from {offset} s) holds no samples")
     if channels == "mono" and x.shape[0] > 1:
         x = x.mean(axis=0, keepdims=True)
     elif channels == "stereo" and x.shape[0] == 1:
@@ -114,6 +120,15 @@ def require_audible(x: np.ndarray, path: str | os.PathLike = "input", floor_db: 
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
     if rms <= 10 ** (floor_db / 20):
         raise AudioGSError(f"{path}: signal is silent (RMS below {floor_db:.0f} dBFS), nothing to fit")
+
+
+def clipping(x: np.ndarray) -> tuple[float, float]:
+    """(share of samples beyond full scale [-1, 1], peak |x|) of a signal; (0, 0) when empty."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0, 0.0
+    a = np.abs(x)
+    return float(np.count_nonzero(a > 1.0)) / a.size, float(a.max())
 
 
 def atomic_write(path: str | os.PathLike, write_fn, suffix: str | None = None) -> Path:
