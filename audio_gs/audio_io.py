@@ -183,6 +183,14 @@ def _new_temp(parent: Path, prefix: str, suffix: str) -> Path:
             continue
     raise FileExistsError(f"cannot create a temporary file in {parent}")
 
+def clipping(x: np.ndarray) -> tuple[float, float]:
+    """(share of samples beyond full scale [-1, 1], peak |x|) of a signal; (0, 0) when empty."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0, 0.0
+    a = np.abs(x)
+    return float(np.count_nonzero(a > 1.0)) / a.size, float(a.max())
+
 
 def atomic_write(path: str | os.PathLike, write_fn, suffix: str | None = None) -> Path:
     """Call write_fn(tmp_path) on a temporary file beside path, then rename it onto path.

@@ -193,3 +193,20 @@ def test_atomic_write_gives_the_files_mode_of_the_umask(tmp_path, umask):
     finally:
         os.umask(old)
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+
+def test_clipping_counts_samples_beyond_full_scale():
+    from audio_gs.audio_io import clipping
+
+    x = np.array([[0.5, -1.0, 1.0, 1.5], [-2.0, 0.0, 0.1, 0.2]], np.float32)
+    assert clipping(x) == (2 / 8, 2.0)  # exactly +-1 is full scale, not beyond it
+    assert clipping(np.zeros((1, 0))) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("kwargs,fragment", [({"offset": -0.1}, "offset"), ({"duration": 0}, "duration"),
+                                             ({"duration": -1.0}, "duration"), ({"offset": float("nan")}, "offset"),
+                                             ({"duration": 1e-6}, "no audio samples")])
+def test_bad_excerpts_are_one_line_errors(tmp_path, kwargs, fragment):
+    p = tmp_path / "a.wav"
+    sf.write(p, tone(8000, 0.5), 8000)
+    with pytest.raises(AudioGSError, match=fragment):
+        load_audio(p, **kwargs)

@@ -28,7 +28,6 @@ import json
 import math
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -330,13 +329,6 @@ def evaluate(ref: np.ndarray, deg: np.ndarray, sr: int, *, visqol_mode: str = "a
     row["missing"] = missing
     row["notes"] = notes
     return row
-
-
-def timed_call(fn, *args, **kwargs) -> tuple[object, float]:
-    """(fn(*args, **kwargs), wall seconds)."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
 
 
 # ---- command line -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audio_gs.cli.common import BITS_HELP, add_fit_arguments, compression_summary, config_from_args
+from audio_gs.cli.common import BITS_HELP, add_fit_arguments, compression_summary, config_from_args, report_input
 from audio_gs.errors import AudioGSError
 
 OUTPUT_EXTS = (".wav", ".flac", ".ogg")  # what audio_io.save_audio writes
@@ -54,12 +54,15 @@ def report_encoded(enc, x, out_path) -> None:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from audio_gs.audio_io import atomic_write
-    from audio_gs.encoder.encode import encode_signal
-    from audio_gs.encoder.fit import load_target
+    from audio_gs.encoder.inputs import load_input
 
     cfg = config_from_args(args)
     cfg["input_path"] = str(args.input)
-    x, sr = load_target(cfg)
+    inp = load_input(cfg)  # every input error is raised here, before any fitting (and before torch loads)
+    x, sr = inp.x, inp.sample_rate
+    report_input(inp, cfg)
+    from audio_gs.encoder.encode import encode_signal
+
     out = Path(args.output or Path(args.input).with_suffix(".ags"))
     enc, result = encode_signal(x, sr, cfg, progress=args.progress)
     print(f"fitted {len(result.atoms)} Gaussians in {result.fit_seconds:.1f} s (SNR {result.snr_db:.2f} dB)")
@@ -73,7 +76,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from audio_gs.encoder.config import load_config_file, resolve_config, validate
 
     atoms, n_samples, payload = load_checkpoint(args.ckpt)
-    cfg = resolve_config(None, dict(payload.get("config", {})))  # checkpoint < --config < flags
+    try:
+        cfg = resolve_config(None, dict(payload.get("config", {})))  # checkpoint < --config < flags
+    except AudioGSError as exc:
+        raise AudioGSError(f"checkpoint {args.ckpt}: invalid config: {exc}") from None
     if args.config:
         cfg.update(load_config_file(args.config))
     cfg.update({k: v for k, v in (("bits_per_param", args.bits_per_param), ("input_path", args.input_path))
@@ -88,9 +94,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
         if not cfg.get("input_path"):
             raise AudioGSError("--qat_steps needs the original audio (--input_path)")
-        target_out, _ = load_target(cfg)
+        target_out, sr = load_target(cfg)
         if target_out.shape[1] < n_samples:
             raise AudioGSError(f"{cfg['input_path']}: shorter than the checkpoint's {n_samples} samples")
+        if (sr, target_out.shape[0]) != (atoms.sample_rate, atoms.n_channels):
+            raise AudioGSError(f"{cfg['input_path']}: {target_out.shape[0]} ch at {sr} Hz, but the checkpoint holds "
+                               f"{atoms.n_channels} ch at {atoms.sample_rate} Hz")
         target_out = target_out[:, :n_samples]
         target_model = to_model_channels(torch.from_numpy(target_out), atoms.stereo_mode).contiguous()
     out = Path(args.output or Path(args.ckpt).with_suffix(".ags"))

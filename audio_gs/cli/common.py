@@ -4,6 +4,8 @@ summary. Imports nothing heavy (argparse only), so `decode` and `info` start fas
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
 from audio_gs.errors import AudioGSError
 
@@ -26,6 +28,7 @@ FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spell
     "duration": (float, "length of the excerpt in seconds"),
     "channels": (str, "keep | mono | stereo"),
     "stereo_mode": (str, "lr (per channel) | ms (mid/side)"),
+    "headroom_db": (float, "with --normalize: the input's peak is set this many dB below full scale (default 1)"),
     "seed": (int, "random seed (default 0)"),
     "bits_per_param": (int, BITS_HELP),
     "qat_steps": (int, "quantization-aware fine-tuning steps with --quantize (default 200)"),
@@ -53,6 +56,10 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
                    help="add Gaussians during fitting (at --add_gaussians_steps) and prune negligible ones")
     p.add_argument(*dashed("quantize"), dest="quantize", action="store_true", default=None,
                    help="quantization-aware fine-tuning before writing the .ags file")
+    p.add_argument(*dashed("normalize"), dest="normalize", action="store_true", default=None,
+                   help="peak-normalise the input to -headroom_db dBFS before fitting (inputs beyond full scale "
+                        "would clip when decoded); the gain is printed and written to the summary, and the "
+                        "decoded audio keeps it")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -62,6 +69,36 @@ def config_from_args(args: argparse.Namespace) -> dict:
 
     overrides = {k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}
     return resolve_config(getattr(args, "config", None), overrides)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    print(f"audio-gs: warning: {message}", file=sys.stderr)
+
+
+def dbfs(peak: float) -> str:
+    return f"{20 * math.log10(peak):+.1f} dBFS" if peak > 0 else "-inf dBFS"
+
+
+def report_input(inp, cfg: dict) -> None:
+    """Say what --normalize did to the input (inp: audio_gs.encoder.fit.FitInput), or warn when the
+    input has samples beyond full scale, which the decoded audio cannot hold."""
+    name = cfg["input_path"]
+    if cfg.get("normalize"):
+        print(f"normalised {name}: peak {dbfs(inp.peak)} -> {dbfs(inp.peak * 10 ** (inp.gain_db / 20))} "
+              f"(gain {inp.gain_db:+.2f} dB)")
+    elif inp.clipped > 0:
+        warn(f"{name}: {100 * inp.clipped:.3g} % of samples are beyond full scale [-1, 1] (peak {dbfs(inp.peak)}); "
+             "they will clip when decoded (--normalize scales the input to fit)")
+
+
+def warn_if_clipped(x, name: str) -> None:
+    """Warn when audio written to name has samples beyond full scale (clipped in the file)."""
+    from audio_gs.audio_io import clipping
+
+    share, peak = clipping(x)
+    if share > 0:
+        warn(f"{name}: {100 * share:.3g} % of samples are beyond full scale and were clipped (peak {dbfs(peak)})")
 
 
 def compression_summary(n_samples: int, n_channels: int, sample_rate: int, n_bytes: int, snr: float) -> str:
@@ -78,4 +115,5 @@ def compression_summary(n_samples: int, n_channels: int, sample_rate: int, n_byt
     ])
 
 
-__all__ = ["AudioGSError", "FIT_FLAGS", "add_fit_arguments", "compression_summary", "config_from_args", "dashed"]
+__all__ = ["AudioGSError", "FIT_FLAGS", "add_fit_arguments", "compression_summary", "config_from_args", "dashed",
+           "report_input", "warn", "warn_if_clipped"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from audio_gs.codec.bitstream import MAX_ATOMS, SAMPLE_RATE_RANGE
 from audio_gs.codec.quantize import ALLOWED_BITS
 from audio_gs.errors import AudioGSError
 
@@ -18,6 +19,8 @@ DEFAULTS: dict = {
     "duration": None,  # seconds; None = to the end
     "channels": "keep",  # keep | mono | stereo
     "stereo_mode": "lr",  # lr (per channel) | ms (mid/side)
+    "normalize": False,  # peak-normalise the input to -headroom_db dBFS (the gain is reported)
+    "headroom_db": 1.0,  # dB below full scale for normalize
     # model size and initialisation
     "num_gaussians": 500,
     "init_method": "mp",  # mp | peaks | random | uniform
@@ -81,28 +84,47 @@ def load_config_file(path: str | Path) -> dict:
     return data
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def validate(cfg: dict) -> dict:
+    """cfg itself when every key is known and every value usable; else AudioGSError naming the key."""
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
         raise AudioGSError(f"unknown config key(s): {', '.join(unknown)}")
     for key, allowed in CHOICES.items():
         if cfg[key] not in allowed:
             raise AudioGSError(f"config {key}={cfg[key]!r} is not one of {', '.join(map(str, allowed))}")
-    for key in ("num_gaussians", "num_steps"):
-        if not isinstance(cfg[key], int) or cfg[key] < (1 if key == "num_gaussians" else 0):
-            raise AudioGSError(f"config {key} must be a {'positive' if key == 'num_gaussians' else 'non-negative'} integer")
-    if not (isinstance(cfg["lr"], (int, float)) and cfg["lr"] > 0):
+    if not _is_int(cfg["num_gaussians"]) or not 1 <= cfg["num_gaussians"] <= MAX_ATOMS:
+        raise AudioGSError(f"config num_gaussians must be an integer from 1 to {MAX_ATOMS} (the .ags limit)")
+    if not _is_int(cfg["num_steps"]) or cfg["num_steps"] < 0:
+        raise AudioGSError("config num_steps must be a non-negative integer")
+    for key, least in (("log_every", 1), ("save_every", 0), ("ls_every", 0), ("qat_steps", 0),
+                       ("mp_atoms_per_round", 1)):
+        if not _is_int(cfg[key]) or cfg[key] < least:
+            raise AudioGSError(f"config {key} must be an integer >= {least}")
+    if not (_is_number(cfg["lr"]) and cfg["lr"] > 0):
         raise AudioGSError("config lr must be a positive number")
-    if not 0 < float(cfg["init_fraction"]) <= 1:
+    if not (_is_number(cfg["init_fraction"]) and 0 < cfg["init_fraction"] <= 1):
         raise AudioGSError("config init_fraction must be in (0, 1]")
-    if cfg["sample_rate"] is not None and (not isinstance(cfg["sample_rate"], int) or cfg["sample_rate"] < 1000):
-        raise AudioGSError("config sample_rate must be an integer >= 1000 Hz")
-    if cfg["kbps"] is not None and not (isinstance(cfg["kbps"], (int, float)) and 0.5 <= cfg["kbps"] <= 1000):
+    lo, hi = SAMPLE_RATE_RANGE
+    if cfg["sample_rate"] is not None and (not _is_int(cfg["sample_rate"]) or not lo <= cfg["sample_rate"] <= hi):
+        raise AudioGSError(f"config sample_rate must be an integer from {lo} to {hi} Hz (the .ags range)")
+    if not isinstance(cfg["normalize"], bool):
+        raise AudioGSError("config normalize must be true or false")
+    if not (_is_number(cfg["headroom_db"]) and 0 <= cfg["headroom_db"] <= 60):
+        raise AudioGSError("config headroom_db must be a number from 0 to 60 (dB below full scale)")
+    if cfg["kbps"] is not None and not (_is_number(cfg["kbps"]) and 0.5 <= cfg["kbps"] <= 1000):
         raise AudioGSError("config kbps must be a number of kbit/s from 0.5 to 1000")
-    if not (isinstance(cfg["noise_per_second"], (int, float)) and 0 <= cfg["noise_per_second"] <= 1000):
+    if not (_is_number(cfg["noise_per_second"]) and 0 <= cfg["noise_per_second"] <= 1000):
         raise AudioGSError("config noise_per_second must be a number from 0 to 1000")
     steps = cfg["add_gaussians_steps"]
-    if not isinstance(steps, list) or not all(isinstance(s, int) and s >= 0 for s in steps):
+    if not isinstance(steps, list) or not all(_is_int(s) and s >= 0 for s in steps):
         raise AudioGSError("config add_gaussians_steps must be a list of non-negative step numbers")
     return cfg
 

@@ -113,13 +113,13 @@ def _atoms_from(cand: dict[str, torch.Tensor], idx: torch.Tensor, sr: int, n_cha
 
 
 def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: int = 40,
-           ls_iterations: int = 10, dtype=torch.float32, refit_every: int = 0, target: torch.Tensor | None = None,
-           atoms: Atoms | None = None, norm=None) -> Atoms:
+           ls_iterations: int = 10, dtype=torch.float32, refit_every: int = 0,
+           target: torch.Tensor | None = None, norm=None) -> Atoms:
     """Greedy matching pursuit on residual [C, N]: rounds of per_round separated best atoms, each round's
-    amplitudes solved jointly by least squares, then subtracted. Returns the new atoms only, unless
-    atoms is given (then returns atoms + new, and with refit_every all amplitudes are re-solved against
-    target every that many rounds). With a weighted norm (audio_gs.encoder.losses.MaskedNorm) the
-    candidates' energies are weighted by the norm at their place and the least squares use it."""
+    amplitudes solved jointly by least squares, then subtracted. Returns the new atoms; with
+    refit_every and target, all their amplitudes are re-solved against target every that many rounds.
+    With a weighted norm (audio_gs.encoder.losses.MaskedNorm) the candidates' energies are weighted
+    by the norm at their place and the least squares use it."""
     n_channels, n = residual.shape
     residual = residual.detach().double().clone()
     new = Atoms.empty(sr, n_channels, dtype=dtype)
@@ -139,13 +139,9 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
         new = new.concat(batch)
         rounds += 1
         if refit_every and target is not None and rounds % refit_every == 0:
-            allatoms = new if atoms is None else atoms.concat(new)
-            allatoms = solve_amplitudes(allatoms, target, n, iterations=ls_iterations, norm=norm)
-            new = allatoms.select(slice(len(allatoms) - len(new), None))
-            if atoms is not None:
-                atoms = allatoms.select(slice(0, len(atoms)))
-            residual = target.double() - render_model(allatoms.to(dtype=torch.float64), n)
-    return new if atoms is None else atoms.concat(new)
+            new = solve_amplitudes(new, target, n, iterations=ls_iterations, norm=norm)
+            residual = target.double() - render_model(new.to(dtype=torch.float64), n)
+    return new
 
 
 def initialise(x: torch.Tensor, sr: int, n_atoms: int, method: str = "mp", scales_ms=(1, 2, 4, 8, 16, 32, 64),

@@ -114,3 +114,39 @@ def test_decoding_imports_only_the_decoder_path(tmp_path):
     loaded = set(out[1:])
     assert {"audio_gs.codec.bitstream", "audio_gs.codec.quantize", "audio_gs.codec.render"} <= loaded
     assert not {m for m in loaded if m.startswith(("torch", "audio_gs.encoder", "audio_gs.bench"))}, loaded
+
+
+@pytest.mark.parametrize("sr,channels,fragment", [(500, 1, "sample rate 500 Hz"), (8000, 3, "3 channels")])
+def test_encode_refuses_what_an_ags_file_cannot_hold_before_fitting(tmp_path, capsys, monkeypatch, sr, channels,
+                                                                    fragment):
+    import audio_gs.encoder.fit as fit_module
+
+    monkeypatch.setattr(fit_module, "fit_signal", lambda *a, **k: pytest.fail("fit_signal was called"))
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.tile(mixture(SR, 0.25)[:, None], (1, channels))[: sr // 4], sr)
+    assert main(["encode", str(wav), "-o", str(tmp_path / "a.ags")] + FAST) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
+    assert not (tmp_path / "a.ags").exists()
+
+
+def test_encode_warns_about_a_loud_input_and_normalize_reports_the_gain(tmp_path, capsys):
+    wav = tmp_path / "loud.wav"
+    x = 4 * mixture(SR, 0.25) / np.abs(mixture(SR, 0.25)).max()
+    sf.write(wav, x, SR, subtype="FLOAT")
+    assert main(["encode", str(wav), "-o", str(tmp_path / "a.ags")] + FAST) == 0
+    err = capsys.readouterr().err
+    assert err.count("beyond full scale") == 1 and f"{100 * np.mean(np.abs(x) > 1):.3g} %" in err
+    assert main(["encode", str(wav), "-o", str(tmp_path / "b.ags"), "--normalize"] + FAST) == 0
+    out, err = capsys.readouterr()
+    assert "beyond full scale" not in err and f"gain {-1 - 20 * np.log10(4):+.2f} dB" in out
+    assert np.abs(render(read_ags(tmp_path / "b.ags"))).max() < 1.2  # the fit is of the normalised signal
+
+
+def test_quantize_refuses_a_damaged_checkpoint_in_one_line(tmp_path, capsys):
+    a = random_atoms(10, sr=SR, seconds=0.25, dtype=torch.float32)
+    a.amp_sin[3] = float("nan")
+    save_checkpoint(tmp_path / "c.pth", a, 2000, {}, 0)
+    assert main(["quantize", str(tmp_path / "c.pth"), "-o", str(tmp_path / "c.ags")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid atoms.amp_sin" in err and not (tmp_path / "c.ags").exists()

@@ -59,3 +59,24 @@ def test_bad_config_is_one_clear_error(tmp_path, text, fragment):
 def test_missing_config_file(tmp_path):
     with pytest.raises(AudioGSError, match="no such file"):
         resolve_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("overrides,fragment", [
+    ({"sample_rate": 2_000_000}, "sample_rate"),
+    ({"sample_rate": 500}, "sample_rate"),
+    ({"num_gaussians": (1 << 22) + 1}, "num_gaussians"),
+    ({"num_gaussians": True}, "num_gaussians"),
+    ({"log_every": 0}, "log_every"),
+    ({"save_every": -1}, "save_every"),
+    ({"ls_every": 2.5}, "ls_every"),
+    ({"headroom_db": -1}, "headroom_db"),
+    ({"normalize": "yes"}, "normalize"),
+])
+def test_values_a_fit_cannot_use_are_refused_up_front(overrides, fragment):
+    with pytest.raises(AudioGSError, match=fragment):
+        resolve_config(None, overrides)
+
+
+def test_normalize_and_headroom_have_documented_defaults():
+    cfg = resolve_config()
+    assert cfg["normalize"] is False and cfg["headroom_db"] == 1.0

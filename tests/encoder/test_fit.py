@@ -1,13 +1,17 @@
-"""audio_gs.fit: a short fit of a synthetic signal reaches a stated SNR; add/prune keeps the budget."""
+"""audio_gs.encoder.fit: a short fit of a synthetic signal reaches a stated SNR; add/prune keeps the budget;
+fits are deterministic and resumable; the signal a config describes is checked before any fitting."""
 
 import numpy as np
+import pytest
 import torch
 
 from audio_gs.encoder.atoms import Atoms
 from audio_gs.encoder.config import resolve_config
-from audio_gs.encoder.fit import add_atoms, fit_signal, optimize, prune
+from audio_gs.encoder.fit import Start, fit_signal, learning_rate, optimize
 from audio_gs.encoder.losses import snr_db
 from audio_gs.encoder.render import render_fast
+from audio_gs.encoder.strategy import DefaultStrategy
+from audio_gs.errors import AudioGSError
 from synth import chirp, mixture, random_atoms
 
 
@@ -35,12 +39,22 @@ def test_chirp_parameter_is_learned_for_a_chirp():
     assert torch.all(r.atoms.chirp[strongest] > 200)  # sweep rate is 2000 Hz/s, upward
 
 
-def test_fit_is_deterministic_for_a_seed():
+def test_fit_is_deterministic_for_a_seed_whatever_the_global_random_state():
     x = mixture(8000, 0.25)[None]
     cfg = resolve_config(None, {"num_gaussians": 20, "num_steps": 30, "init_method": "random", "seed": 3})
+    torch.manual_seed(1)
+    np.random.seed(1)
     a = fit_signal(x, 8000, cfg, progress=False).atoms
+    torch.manual_seed(2)
+    np.random.seed(2)
+    state = torch.get_rng_state(), np.random.get_state()[1].copy()
     b = fit_signal(x, 8000, cfg, progress=False).atoms
-    assert torch.equal(a.time, b.time) and torch.equal(a.amp_sin, b.amp_sin)
+    for name in ("time", "freq", "log_sigma", "chirp", "amp_cos", "amp_sin", "channel"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    # the fit neither reads nor sets the global generators
+    assert torch.equal(torch.get_rng_state(), state[0]) and np.array_equal(np.random.get_state()[1], state[1])
+    c = fit_signal(x, 8000, dict(cfg, seed=4), progress=False).atoms
+    assert not torch.equal(a.time, c.time)
 
 
 def test_adaptive_add_fills_the_budget_and_helps():
@@ -60,17 +74,6 @@ def test_adaptive_add_with_no_add_step_inside_the_run_uses_the_whole_budget():
                                 "adaptive_add": True, "init_fraction": 0.5, "add_gaussians_steps": [500, 1000]})
     r = fit_signal(x, 8000, cfg, progress=False)
     assert r.history[0][3] == 40 and len(r.atoms) == 40
-
-
-def test_prune_drops_negligible_atoms_and_add_targets_the_residual():
-    atoms = random_atoms(10, sr=8000, seconds=0.5, seed=2, dtype=torch.float32)
-    atoms.amp_cos[:3] = 1e-9
-    atoms.amp_sin[:3] = 0
-    y = render_fast(atoms, 4000)
-    kept = prune(atoms, y, -80.0)
-    assert len(kept) == 7
-    more = add_atoms(kept.select(slice(0, 4)), y, 3, resolve_config(None, {}))
-    assert len(more) == 7
 
 
 def test_optimize_with_a_transform_renders_the_transformed_atoms():
@@ -96,3 +99,80 @@ def test_stereo_mid_side_fit_reconstructs_both_channels():
     y = render(r.atoms, x.shape[1])
     assert r.atoms.stereo_mode == "ms" and y.shape == (2, 2000)
     assert snr_db(x[0], y[0]) > 10 and snr_db(x[1], y[1]) > 10
+
+
+def test_fit_signal_leaves_the_schedule_to_its_strategy():
+    calls = []
+
+    class Recording(DefaultStrategy):
+        def initial_count(self):
+            calls.append("initial_count")
+            return 7
+
+        def step(self, step, atoms, target):
+            calls.append(step)
+            return atoms.select(slice(0, 5)) if step == 2 else None
+
+        def finish(self, atoms, target):
+            calls.append("finish")
+            return atoms
+
+    x = mixture(8000, 0.25)[None]
+    cfg = resolve_config(None, {"num_gaussians": 50, "num_steps": 4, "init_method": "peaks", "log_every": 1})
+    r = fit_signal(x, 8000, cfg, progress=False, strategy=Recording(budget=50, num_steps=4))
+    assert calls == ["initial_count", 1, 2, 3, 4, "finish"]
+    assert [h[3] for h in r.history] == [7, 7, 5, 5] and len(r.atoms) == 5
+
+
+def test_learning_rate_decays_from_lr_to_the_final_ratio():
+    cfg = resolve_config(None, {"lr": 0.02, "lr_final_ratio": 0.1})
+    rates = [learning_rate(cfg, s, 100) for s in range(1, 101)]
+    assert rates[0] == 0.02 and all(a > b for a, b in zip(rates, rates[1:]))
+    assert abs(rates[-1] - 0.002) < 1e-5
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_fit_resumed_from_a_least_squares_step_ends_exactly_as_an_uninterrupted_one():
+    x = mixture(8000, 0.25)[None]
+    cfg = resolve_config(None, {"num_gaussians": 30, "num_steps": 40, "ls_every": 10, "save_every": 10,
+                                "log_every": 5, "adaptive_add": True, "init_fraction": 0.7,
+                                "add_gaussians_steps": [30], "init_method": "peaks"})
+    full = fit_signal(x, 8000, cfg, progress=False)
+    saved = {}
+
+    def kill_at_25(step, *_):
+        if step == 25:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        fit_signal(x, 8000, cfg, progress=False, on_log=kill_at_25,
+                   on_checkpoint=lambda step, atoms, seconds: saved.update({step: (atoms, seconds)}))
+    assert sorted(saved) == [10, 20]
+    atoms, seconds = saved[20]
+    resumed = fit_signal(x, 8000, cfg, progress=False, start=Start(atoms, 20, seconds))
+    for name in ("time", "freq", "log_sigma", "chirp", "amp_cos", "amp_sin", "channel"):
+        assert torch.equal(getattr(full.atoms, name), getattr(resumed.atoms, name)), name
+    assert [h[:4] for h in resumed.history] == [h[:4] for h in full.history if h[0] > 20]
+    assert resumed.snr_db == full.snr_db and resumed.fit_seconds >= seconds
+
+
+def test_resuming_past_the_last_step_or_onto_other_audio_is_refused():
+    x = mixture(8000, 0.25)[None]
+    cfg = resolve_config(None, {"num_gaussians": 10, "num_steps": 5})
+    atoms = random_atoms(10, sr=8000, seconds=0.25, dtype=torch.float32)
+    with pytest.raises(AudioGSError, match="step 6"):
+        fit_signal(x, 8000, cfg, progress=False, start=Start(atoms, 6))
+    with pytest.raises(AudioGSError, match="cannot resume"):
+        fit_signal(np.stack([x[0], x[0]]), 8000, cfg, progress=False, start=Start(atoms, 2))
+
+
+def test_a_diverged_fit_is_one_error_not_nan_atoms():
+    x = mixture(8000, 0.25)[None].copy()
+    x[0, 100] = np.nan
+    cfg = resolve_config(None, {"num_gaussians": 10, "num_steps": 5})
+    atoms = random_atoms(10, sr=8000, seconds=0.25, dtype=torch.float32)
+    with pytest.raises(AudioGSError, match="diverged at step 1"):
+        fit_signal(x, 8000, cfg, progress=False, start=Start(atoms, 0))
