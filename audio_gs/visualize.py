@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_gs.codec.model import Gabor
+from audio_gs.codec.model import Gabor, Noise
 from audio_gs.audio_io import atomic_write
 
 
@@ -29,11 +29,23 @@ def ellipse_polygons(g: Gabor, n_points: int = 24) -> np.ndarray:
     return np.stack([t + dt, f + df], axis=-1)
 
 
+def noise_polygons(noise: Noise, n_points: int = 24) -> np.ndarray:
+    """One-width outline of each noise Gaussian in (seconds, Hz): an ellipse on the (time, ERB-rate)
+    plane mapped to Hz, [K, n_points, 2]."""
+    from audio_gs.codec.noise import erb_to_hz
+
+    th = np.linspace(0, 2 * np.pi, n_points)[None, :]
+    t = np.asarray(noise.time, np.float64)[:, None] + np.exp(np.asarray(noise.log_st, np.float64))[:, None] * np.cos(th)
+    e = np.asarray(noise.erb, np.float64)[:, None] + np.exp(np.asarray(noise.log_se, np.float64))[:, None] * np.sin(th)
+    return np.stack([t, erb_to_hz(np.maximum(e, 0.0))], axis=-1)
+
+
 def plot_gaussians(signal: np.ndarray, g: Gabor, sample_rate: int, path: str | Path,
                    residual: np.ndarray | None = None, title: str = "", max_atoms: int = 4000,
-                   channel: int = 0) -> Path:
-    """Write a PNG: spectrogram of signal [C, N] (model channel `channel`) with the atoms as ellipses
-    (shade = amplitude, strongest max_atoms drawn), and below it the residual's spectrogram."""
+                   channel: int = 0, noise: Noise | None = None) -> Path:
+    """Write a PNG: spectrogram of signal [C, N] (model channel `channel`) with the tonal atoms as cyan
+    ellipses (shade = amplitude, strongest max_atoms drawn) and the noise Gaussians as orange
+    ellipses (shade = energy density), and below it the residual's spectrogram."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,6 +73,18 @@ def plot_gaussians(signal: np.ndarray, g: Gabor, sample_rate: int, path: str | P
         colors[:, :3] = (0.3, 0.9, 1.0)
         colors[:, 3] = shade
         ax.add_collection(PolyCollection(polys, facecolors="none", edgecolors=colors, linewidths=0.6))
+    if noise is not None and len(noise):
+        sel_n = noise.select(np.asarray(noise.channel) == channel)
+        if len(sel_n):
+            level = np.asarray(sel_n.log_energy, np.float64) - np.asarray(sel_n.log_st) - np.asarray(sel_n.log_se)
+            shade_n = np.clip(1 + (level - level.max()) / np.log(10) / 6, 0.1, 0.7)  # 60 dB range
+            face = np.zeros((len(sel_n), 4))
+            face[:, :3] = (1.0, 0.55, 0.1)
+            face[:, 3] = shade_n * 0.35
+            edge = face.copy()
+            edge[:, 3] = shade_n
+            ax.add_collection(PolyCollection(noise_polygons(sel_n), facecolors=face, edgecolors=edge,
+                                             linewidths=0.5, linestyles="dashed"))
     ax.set_ylim(0, sr / 2)
     ax.set_ylabel("frequency (Hz)")
     ax.set_title(title or f"{len(g)} Gaussians over the input spectrogram (1-sigma ellipses)")

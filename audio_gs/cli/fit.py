@@ -44,15 +44,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
     inp = load_input(cfg)  # every input error is raised here, before anything is written (and before torch loads)
     x, sr = inp.x, inp.sample_rate
     log_dir = Path(args.log_dir or Path("logs") / Path(args.input_path).stem)
+    if cfg["kbps"]:
+        from audio_gs.encoder.encode import atoms_for_rate
 
-    from audio_gs.audio_io import save_audio
+        cfg["num_gaussians"] = atoms_for_rate(cfg, x.shape[1], sr, x.shape[0])
+
+    from audio_gs.audio_io import atomic_write, save_audio
     from audio_gs.encoder.checkpoint import find_resume, save_checkpoint
-    from audio_gs.encoder.coding import read_atoms, write_ags
+    from audio_gs.codec.render import render as render_file
     from audio_gs.encoder.config import dump_config
+    from audio_gs.encoder.encode import encode_fitted
     from audio_gs.encoder.fit import Start, fit_signal
     from audio_gs.encoder.losses import snr_db
     from audio_gs.encoder.qat import qat_finetune
-    from audio_gs.encoder.render import render, render_model
+    from audio_gs.encoder.render import render
     from audio_gs.visualize import plot_gaussians
 
     start = None
@@ -105,21 +110,25 @@ def cmd_fit(args: argparse.Namespace) -> int:
     coded_atoms = atoms
     if cfg["quantize"] and cfg["qat_steps"]:
         coded_atoms = qat_finetune(atoms, result.target, result.n_samples, cfg, cfg["qat_steps"])
-    n_bytes = write_ags(log_dir / "model.ags", coded_atoms, result.n_samples, bits_per_param=cfg["bits_per_param"],
-                        bit_allocation=cfg["bit_allocation"], target=result.target)
-    decoded_atoms, _ = read_atoms(log_dir / "model.ags")
-    decoded = render(decoded_atoms, result.n_samples)
+    enc = encode_fitted(coded_atoms, result.target, result.n_samples, cfg)
+    atomic_write(log_dir / "model.ags", lambda tmp: Path(tmp).write_bytes(enc.data))
+    n_bytes = len(enc.data)
+    decoded = render_file(enc.model)
     snr_coded = snr_db(x, decoded)
-    recon = (decoded if cfg["quantize"] else render(atoms, result.n_samples)).detach().numpy()
+    recon = decoded if cfg["quantize"] or len(enc.model.noise) or cfg["kbps"] else render(atoms, result.n_samples).numpy()
     snr_out = snr_db(x, recon)
     wav = save_audio(log_dir / "train" / "reconstructed.wav", recon, sr)
     warn_if_clipped(recon, str(wav))
-    residual = result.target - render_model(atoms, result.n_samples)
-    plot_gaussians(result.target.numpy(), atoms.to_gabor(), sr, log_dir / "train" / "gaussians_visualization.png",
-                   residual=residual.detach().numpy(),
-                   title=f"{Path(args.input_path).name}: {len(atoms)} Gaussians, SNR {result.snr_db:.2f} dB")
+    from audio_gs.codec.render import render_model_channels
+
+    residual = result.target.numpy() - render_model_channels(enc.model)
+    plot_gaussians(result.target.numpy(), enc.model.gabor, sr, log_dir / "train" / "gaussians_visualization.png",
+                   residual=residual, noise=enc.model.noise,
+                   title=f"{Path(args.input_path).name}: {len(enc.model.gabor)} tonal + {len(enc.model.noise)} noise "
+                         f"Gaussians, {8 * n_bytes / (result.n_samples / sr) / 1000:.1f} kbps, SNR {snr_coded:.2f} dB")
     summary = {
-        "input_path": str(args.input_path), "n_gaussians": len(atoms), "steps": cfg["num_steps"],
+        "input_path": str(args.input_path), "n_gaussians": len(enc.model.gabor), "n_gaussians_fitted": len(atoms),
+        "n_noise_gaussians": len(enc.model.noise), "target_kbps": cfg["kbps"], "steps": cfg["num_steps"],
         "sample_rate": sr, "n_samples": result.n_samples, "n_channels": int(x.shape[0]),
         "snr_db": result.snr_db, "snr_db_output": snr_out, "snr_db_decoded": snr_coded,
         "fit_seconds": result.fit_seconds, "bytes": n_bytes, "bytes_is_estimate": False,
