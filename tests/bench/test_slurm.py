@@ -38,7 +38,7 @@ def slurm_cluster() -> str | None:
         return "sinfo did not answer in 30 s"
     if r.returncode != 0:
         err = (r.stderr.strip().splitlines() or ["no message"])[-1]
-        return f"no Slurm cluster answers (sinfo: {err}); profiles/slurm/local-cluster.sh start makes one"
+        return f"no Slurm cluster answers ({err}); profiles/slurm/local-cluster.sh start makes one"
     states = {s.strip().rstrip("*~#$@^-") for s in r.stdout.split()}
     if not states & USABLE:
         return f"no usable Slurm node (node states: {', '.join(sorted(states)) or 'none'})"
