@@ -29,8 +29,30 @@ NOISE_FIELDS = ("time", "erb", "log_st", "log_se", "log_energy")
 STEREO_MODES = ("lr", "ms")
 
 
+class _Rows:
+    """Shared behaviour of the Gaussian kinds: dataclasses of equal-length 1-D arrays, one row per Gaussian."""
+
+    def __post_init__(self) -> None:
+        k = np.shape(getattr(self, fields(self)[0].name))[0]
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if np.ndim(v) != 1 or np.shape(v)[0] != k:
+                raise ValueError(f"{type(self).__name__}.{f.name} must have shape [{k}], got {np.shape(v)}")
+
+    def __len__(self) -> int:
+        return int(np.shape(getattr(self, fields(self)[0].name))[0])
+
+    def select(self, index):
+        """Rows picked by a boolean mask or an index array."""
+        return replace(self, **{f.name: np.asarray(getattr(self, f.name))[index] for f in fields(self)})
+
+    @classmethod
+    def empty(cls, dtype=np.float64):
+        return cls(*(np.zeros(0, np.int64 if f.name == "channel" else dtype) for f in fields(cls)))
+
+
 @dataclass
-class Gabor:
+class Gabor(_Rows):
     """Gabor atoms as arrays of shape [K] (float; channel int64)."""
 
     time: np.ndarray
@@ -41,32 +63,13 @@ class Gabor:
     amp_sin: np.ndarray
     channel: np.ndarray
 
-    def __post_init__(self) -> None:
-        k = np.shape(self.time)[0]
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if np.ndim(v) != 1 or np.shape(v)[0] != k:
-                raise ValueError(f"Gabor.{f.name} must have shape [{k}], got {np.shape(v)}")
-
-    def __len__(self) -> int:
-        return int(np.shape(self.time)[0])
-
     @property
     def sigma(self) -> np.ndarray:
         return np.exp(np.asarray(self.log_sigma, np.float64))
 
-    def select(self, index) -> "Gabor":
-        """Rows picked by a boolean mask or an index array."""
-        return replace(self, **{f.name: np.asarray(getattr(self, f.name))[index] for f in fields(self)})
-
-    @classmethod
-    def empty(cls, dtype=np.float64) -> "Gabor":
-        z = np.zeros(0, dtype)
-        return cls(z, z, z, z, z, z, np.zeros(0, np.int64))
-
 
 @dataclass
-class Noise:
+class Noise(_Rows):
     """Noise Gaussians as arrays of shape [K] (float; channel int64)."""
 
     time: np.ndarray
@@ -75,25 +78,6 @@ class Noise:
     log_se: np.ndarray
     log_energy: np.ndarray
     channel: np.ndarray
-
-    def __post_init__(self) -> None:
-        k = np.shape(self.time)[0]
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if np.ndim(v) != 1 or np.shape(v)[0] != k:
-                raise ValueError(f"Noise.{f.name} must have shape [{k}], got {np.shape(v)}")
-
-    def __len__(self) -> int:
-        return int(np.shape(self.time)[0])
-
-    def select(self, index) -> "Noise":
-        """Rows picked by a boolean mask or an index array."""
-        return replace(self, **{f.name: np.asarray(getattr(self, f.name))[index] for f in fields(self)})
-
-    @classmethod
-    def empty(cls, dtype=np.float64) -> "Noise":
-        z = np.zeros(0, dtype)
-        return cls(z, z, z, z, z, np.zeros(0, np.int64))
 
 
 @dataclass
