@@ -1,0 +1,107 @@
+/* One block of the Gabor sum, instantiated twice by _kernels.c (float32 and float64 inner loops).
+ *
+ * Expects: NAME (function name), T (sample type), VT (vector of W T's), VI (integer vector of the
+ * same shape), W (lanes per vector), SEG (samples between float64 re-anchors, a multiple of 2 W).
+ *
+ * Atom k renders Re(w z_n) with z_n = exp(alpha tau_n^2 + beta tau_n), tau_n = n / fs - t,
+ * alpha = -1 / (2 sigma^2) + i pi chirp, beta = i 2 pi freq, w = amp_cos - i amp_sin.
+ * Within a run of samples, V = 2 W consecutive lanes (two chains of W) step by V samples:
+ * z <- z R, R <- R Q with per-lane R = z_{n+V} / z_n and Q = exp(2 alpha V^2 dt^2). The lanes start
+ * from exact float64 values at the run start and are re-anchored every SEG samples by a float64
+ * recurrence at stride SEG, so the inner loop's rounding error never builds up over more than
+ * SEG / V steps.
+ */
+
+#define V (2 * W)
+
+static inline __attribute__((always_inline)) int NAME(const double *prm, const double *amp_cos, const double *amp_sin, const int64_t *ints,
+                const int64_t *idx, int64_t m, double fs, int64_t start, int64_t len, T *out, int64_t stride)
+{
+    const double dt = 1.0 / fs;
+    const int64_t stop = start + len; /* exclusive */
+    VI lane;
+    for (int i = 0; i < W; i++) lane[i] = i;
+    for (int64_t jj = 0; jj < m; jj++) {
+        const int64_t k = idx[jj];
+        const double t = prm[4 * k], ar = prm[4 * k + 1], ai = prm[4 * k + 2], bi = prm[4 * k + 3];
+        const int64_t lo = ints[3 * k], hi = ints[3 * k + 1], ch = ints[3 * k + 2];
+        const int64_t n0 = lo > start ? lo : start;
+        const int64_t n1 = hi < stop - 1 ? hi : stop - 1; /* inclusive */
+        if (n1 < n0) continue;
+        const double a = amp_cos[k], b = amp_sin[k];
+        if (a == 0.0 && b == 0.0) continue;
+        /* exp(2 alpha dt^2 m): per-sample ratio of consecutive ratios, and its powers */
+        const double d2 = 2.0 * dt * dt;
+        const cplx q = cexpo(ar * d2, ai * d2);
+#if EXACT_POWERS /* float64 inner loop: every power straight from exp (squaring costs ~2^j ulp) */
+        const cplx qV = cexpo(ar * d2 * V, ai * d2 * V);
+        const cplx Q = cexpo(ar * d2 * V * V, ai * d2 * V * V);
+        const cplx qS = cexpo(ar * d2 * SEG, ai * d2 * SEG);
+#else /* float32 inner loop: powers by squaring are far more accurate than it needs */
+        cplx qV = q;
+        for (int i = 1; i < V; i *= 2) qV = cmul(qV, qV); /* q^V (V a power of two) */
+        cplx Q = qV;
+        for (int i = 1; i < V; i *= 2) Q = cmul(Q, Q);    /* q^(V^2) */
+        cplx qS = qV;
+        for (int i = V; i < SEG; i *= 2) qS = cmul(qS, qS); /* q^SEG */
+#endif
+        const cplx QS = cexpo(ar * d2 * SEG * SEG, ai * d2 * SEG * SEG);
+        const cplx qVS = cexpo(ar * d2 * V * SEG, ai * d2 * V * SEG);
+        /* exact anchors at the run start n0; u = w z with w = amp_cos - i amp_sin, so a sample is Re(u) */
+        const double tau = (double)n0 * dt - t;
+        cplx z = cexpo(ar * tau * tau, (ai * tau + bi) * tau);
+        z = cmul(z, (cplx){a, -b});
+        cplx r = ratio(ar, ai, bi, tau, dt);         /* z_{n0+1} / z_{n0} */
+        cplx RS = ratio(ar, ai, bi, tau, SEG * dt);  /* z_{n0+SEG} / z_{n0} */
+        double zr[V], zi[V], Rr[V], Ri[V], Sr[V], Si[V];
+        cplx R = {1.0, 0.0};
+        for (int i = 0; i < V; i++) { /* lane i: u at n0 + i, and R0 = z_{n0+V} / z_{n0} */
+            zr[i] = z.re; zi[i] = z.im; Sr[i] = RS.re; Si[i] = RS.im;
+            R = cmul(R, r);
+            z = cmul(z, r); r = cmul(r, q); RS = cmul(RS, qS);
+        }
+        for (int i = 0; i < V; i++) { /* lane ratios: R_{i+1} = R_i q^V */
+            Rr[i] = R.re; Ri[i] = R.im;
+            R = cmul(R, qV);
+        }
+        const VT Qr = (VT){0} + (T)Q.re, Qi = (VT){0} + (T)Q.im;
+        T *p = out + ch * stride + (n0 - start);
+        int64_t left = n1 - n0 + 1;
+        for (;;) {
+            const int64_t seg = left < SEG ? left : SEG;
+            VT z0r, z0i, z1r, z1i, R0r, R0i, R1r, R1i;
+            for (int i = 0; i < W; i++) {
+                z0r[i] = (T)zr[i]; z0i[i] = (T)zi[i]; z1r[i] = (T)zr[W + i]; z1i[i] = (T)zi[W + i];
+                R0r[i] = (T)Rr[i]; R0i[i] = (T)Ri[i]; R1r[i] = (T)Rr[W + i]; R1i[i] = (T)Ri[W + i];
+            }
+            int64_t steps = seg / V;
+            for (int64_t s = 0; s < steps; s++, p += V) {
+                vstore(p, vload(p) + z0r);
+                vstore(p + W, vload(p + W) + z1r);
+                VT tr = z0r * R0r - z0i * R0i; z0i = z0r * R0i + z0i * R0r; z0r = tr;
+                tr = z1r * R1r - z1i * R1i; z1i = z1r * R1i + z1i * R1r; z1r = tr;
+                tr = R0r * Qr - R0i * Qi; R0i = R0r * Qi + R0i * Qr; R0r = tr;
+                tr = R1r * Qr - R1i * Qi; R1i = R1r * Qi + R1i * Qr; R1r = tr;
+            }
+            const int64_t tail = seg - steps * V;
+            if (tail) { /* last partial step: lanes past the run add +0 (the buffer is padded by V) */
+                const VI vt = (VI){0} + (ITYPE)tail;
+                VI m0 = lane < vt, m1 = lane + W < vt;
+                vstore(p, vload(p) + (VT)((VI)z0r & m0));
+                vstore(p + W, vload(p + W) + (VT)((VI)z1r & m1));
+                p += tail;
+            }
+            left -= seg;
+            if (left <= 0) break;
+            for (int i = 0; i < V; i++) { /* float64 re-anchor SEG samples on */
+                cplx zz = cmul((cplx){zr[i], zi[i]}, (cplx){Sr[i], Si[i]});
+                cplx ss = cmul((cplx){Sr[i], Si[i]}, QS);
+                cplx rr = cmul((cplx){Rr[i], Ri[i]}, qVS);
+                zr[i] = zz.re; zi[i] = zz.im; Sr[i] = ss.re; Si[i] = ss.im; Rr[i] = rr.re; Ri[i] = rr.im;
+            }
+        }
+    }
+    return 0;
+}
+
+#undef V
