@@ -19,7 +19,8 @@ one of two payload methods, whichever gives fewer bytes for the file:
   (1, 2, 4 or 8 bytes, from the stream's range), compressed with zlib or lzma.
 
 Reading checks size, magic, version and CRC first, then bounds every count and size read from
-the header before allocating; anything wrong raises AgsFormatError with a one-line message.
+the header, and the header's claims against the decoder's budget (audio_gs.codec.budget), before
+allocating; anything wrong raises AgsFormatError with a one-line message.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import zlib
 
 import numpy as np
 
+from audio_gs.codec import budget
 from audio_gs.codec.quantize import (ALLOWED_BITS, KINDS, LOG2_SIGMA_RANGE, MAX_SIGMA_SHIFT, MAX_SYMBOL, MAX_TIME_UNIT,
                                STREAM_KIND, STREAMS, QuantizedAtoms)
 from audio_gs.errors import AgsFormatError, AudioGSError
@@ -42,11 +44,11 @@ METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib",
 MODE_OFFSET, MODE_ZIGZAG = 0, 1
 MAX_MANTISSA = 3
 MIN_FILE_BYTES = 4 + 1 + 4  # magic, version, CRC
+MAX_HEADER_BYTES = 512  # more than any header (fixed fields, varints, 7 stream headers) takes
 MAX_FILE_BYTES = 1 << 28
 MAX_ATOMS = 1 << 22
 MAX_SECONDS = 3600
 SAMPLE_RATE_RANGE = (1000, 768_000)
-MAX_RENDER_WORK = 1 << 33  # samples evaluated by the renderer (sum of clipped atom supports)
 BLOCK_START, BLOCK_MAX = 8, 512
 
 
@@ -225,16 +227,25 @@ def _pack_bits(values: np.ndarray, n_bits: np.ndarray) -> bytes:
     return np.packbits(((values[idx] >> shift) & 1).astype(np.uint8)).tobytes()
 
 
-def _unpack_bits(data: bytes, n_bits: np.ndarray) -> np.ndarray:
-    total = int(n_bits.sum())
+def _unpack_bits(data: bytes, n_bits: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Inverse of _pack_bits (each n_bits[i] <= 56): a 64-bit big-endian window read at each value's first
+    byte, shifted; values in chunks so that the temporaries stay small."""
+    n_bits = np.asarray(n_bits, np.int64)
     out = np.zeros(len(n_bits), np.int64)
-    if total == 0:
+    if int(n_bits.sum()) == 0:
         return out
-    bits = np.unpackbits(np.frombuffer(data, np.uint8))[:total].astype(np.int64)
-    idx = np.repeat(np.arange(len(n_bits)), n_bits)
-    ends = np.cumsum(n_bits)
-    pos = np.arange(total) - np.repeat(ends - n_bits, n_bits)
-    np.add.at(out, idx, bits << (n_bits[idx] - 1 - pos))
+    buf = np.frombuffer(bytes(data) + bytes(8), np.uint8)
+    windows = np.lib.stride_tricks.sliding_window_view(buf, 8)
+    end = np.cumsum(n_bits)
+    for a in range(0, len(n_bits), chunk):
+        n = n_bits[a:a + chunk]
+        sel = np.flatnonzero(n)
+        if not sel.size:
+            continue
+        first = (end[a:a + chunk] - n)[sel]
+        word = windows[first >> 3].copy().view(">u8")[:, 0].astype(np.uint64)
+        word <<= (first & 7).astype(np.uint64)
+        out[a + sel] = (word >> (64 - n[sel]).astype(np.uint64)).astype(np.int64)
     return out
 
 
@@ -448,6 +459,8 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
         raise AgsFormatError("corrupt header: channel index out of range")
     payload_len = r.uvarint("payload size", r.end - r.pos)
     header_bytes = r.pos
+    budget.check_header(file_bytes=len(data), payload_bytes=payload_len, n_samples=n_samples, sample_rate=sr,
+                        n_atoms=k)
     payload = r.take(payload_len, "payload")
     if r.pos != r.end:
         raise AgsFormatError("corrupt file: trailing bytes after the payload")
