@@ -3,6 +3,7 @@
  * ags_gabor_block_f32 / _f64: add Gabor atoms into one block of samples (see _gabor_block.h).
  * ags_block_index: which atoms touch each block of a fixed grid (CSR lists, atoms in index order).
  * ags_undelta: time symbols to absolute times (the sequential part of dequantization).
+ * ags_unpack_bits: values of n_bits[i] bits each, packed most significant bit first (the raw bits).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -126,6 +127,26 @@ AGS_API int ags_undelta(const int64_t *d, const int64_t *e, int64_t k, int64_t o
         if (v > (limit >> ek) || v < -(limit >> ek)) return 0;
         prev = (int64_t)((uint64_t)v << ek);
         out[i] = prev;
+    }
+    return 1;
+}
+
+/* out[i] = the next n_bits[i] (0..57) bits of data, most significant first; 0 when data is too short. */
+AGS_API int ags_unpack_bits(const uint8_t *data, int64_t n_bytes, const int64_t *n_bits, int64_t k, int64_t *out)
+{
+    int64_t pos = 0; /* bit position */
+    for (int64_t i = 0; i < k; i++) {
+        const int64_t n = n_bits[i];
+        if (n < 0 || n > 57) return 0;
+        if (n == 0) { out[i] = 0; continue; }
+        if (pos + n > 8 * n_bytes) return 0;
+        uint64_t w = 0;
+        const int64_t first = pos >> 3, last = (pos + n - 1) >> 3;
+        for (int64_t b = first; b <= last; b++) w = (w << 8) | data[b];
+        const int64_t used = (last - first + 1) * 8;
+        w >>= used - (pos & 7) - n;
+        out[i] = (int64_t)(w & ((n == 64) ? ~0ULL : ((1ULL << n) - 1)));
+        pos += n;
     }
     return 1;
 }

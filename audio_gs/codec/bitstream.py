@@ -227,26 +227,14 @@ def _pack_bits(values: np.ndarray, n_bits: np.ndarray) -> bytes:
     return np.packbits(((values[idx] >> shift) & 1).astype(np.uint8)).tobytes()
 
 
-def _unpack_bits(data: bytes, n_bits: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
-    """Inverse of _pack_bits (each n_bits[i] <= 56): a 64-bit big-endian window read at each value's first
-    byte, shifted; values in chunks so that the temporaries stay small."""
-    n_bits = np.asarray(n_bits, np.int64)
-    out = np.zeros(len(n_bits), np.int64)
-    if int(n_bits.sum()) == 0:
-        return out
-    buf = np.frombuffer(bytes(data) + bytes(8), np.uint8)
-    windows = np.lib.stride_tricks.sliding_window_view(buf, 8)
-    end = np.cumsum(n_bits)
-    for a in range(0, len(n_bits), chunk):
-        n = n_bits[a:a + chunk]
-        sel = np.flatnonzero(n)
-        if not sel.size:
-            continue
-        first = (end[a:a + chunk] - n)[sel]
-        word = windows[first >> 3].copy().view(">u8")[:, 0].astype(np.uint64)
-        word <<= (first & 7).astype(np.uint64)
-        out[a + sel] = (word >> (64 - n[sel]).astype(np.uint64)).astype(np.int64)
-    return out
+def _unpack_bits(data: bytes, n_bits: np.ndarray) -> np.ndarray:
+    """Inverse of _pack_bits (the C kernel: one pass, no per-bit arrays)."""
+    from audio_gs.codec.kernels import unpack_bits
+
+    try:
+        return unpack_bits(data, n_bits)
+    except ValueError as exc:
+        raise AgsFormatError(f"corrupt payload ({exc})") from None
 
 
 def _range_payload(us: list[np.ndarray], codes: list[_StreamCode]) -> bytes:

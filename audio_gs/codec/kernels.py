@@ -3,6 +3,7 @@
 - ``gabor_block``: add Gabor atoms into one block of samples (float32 or float64 inner loop).
 - ``block_index``: the atoms that touch each block of a fixed grid.
 - ``undelta``: time symbols to absolute times (the sequential step of dequantization).
+- ``unpack_bits``: the raw bits of the range-coded payload, values of given bit lengths.
 
 ctypes releases the GIL for each call, so blocks render in parallel from a thread pool. Loading
 costs about a millisecond: no numba, no compiler at run time.
@@ -29,6 +30,7 @@ def _load() -> ctypes.CDLL:
                             ("ags_gabor_block_f64", block_args, ctypes.c_int),
                             ("ags_block_index", [_P, _I, _I, _I, _P, _P], None),
                             ("ags_undelta", [_P, _P, _I, _I, _P], ctypes.c_int),
+                            ("ags_unpack_bits", [_P, _I, _P, _I, _P], ctypes.c_int),
                             ("ags_block_pad", [], ctypes.c_int64)):
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = args, res
@@ -106,3 +108,15 @@ def undelta(d: np.ndarray, e: np.ndarray, origin: int) -> tuple[np.ndarray, bool
     n = np.zeros(d.shape[0], np.int64)
     ok = bool(_lib.ags_undelta(_ptr(d), _ptr(e), d.shape[0], int(origin), _ptr(n)))
     return n, ok
+
+
+def unpack_bits(data: bytes, n_bits: np.ndarray) -> np.ndarray:
+    """int64 [K]: value i is the next n_bits[i] (0..57) bits of data, most significant bit first.
+    ValueError when data holds fewer bits or a length is out of range."""
+    n_bits = np.ascontiguousarray(n_bits, np.int64)
+    buf = np.frombuffer(data, np.uint8)
+    out = np.zeros(n_bits.shape[0], np.int64)
+    if n_bits.ndim != 1 or not _lib.ags_unpack_bits(_ptr(buf) if buf.size else 0, buf.size, _ptr(n_bits),
+                                                    n_bits.shape[0], _ptr(out)):
+        raise ValueError("raw bits out of range")
+    return out
