@@ -3,13 +3,14 @@
  * Expects: NAME (function name), T (sample type), VT (vector of W T's), VI (integer vector of the
  * same shape), W (lanes per vector), SEG (samples between float64 re-anchors, a multiple of 2 W).
  *
- * Atom k renders Re(w z_n) with z_n = exp(alpha tau_n^2 + beta tau_n), tau_n = n / fs - t,
- * alpha = -1 / (2 sigma^2) + i pi chirp, beta = i 2 pi freq, w = amp_cos - i amp_sin.
- * Within a run of samples, V = 2 W consecutive lanes (two chains of W) step by V samples:
- * z <- z R, R <- R Q with per-lane R = z_{n+V} / z_n and Q = exp(2 alpha V^2 dt^2). The lanes start
- * from exact float64 values at the run start and are re-anchored every SEG samples by a float64
- * recurrence at stride SEG, so the inner loop's rounding error never builds up over more than
- * SEG / V steps.
+ * Atom k adds Re(u_n), u_n = w z_n, z_n = exp(alpha tau_n^2 + beta tau_n), tau_n = n / fs - t,
+ * alpha = -1 / (2 sigma^2) + i pi chirp, beta = i 2 pi freq, w = amp_cos - i amp_sin, for samples n of
+ * its support within the block (a "run"). V = 2 W consecutive lanes (two chains of W) step by V
+ * samples: u <- u R, R <- R Q with per-lane R = z_{n+V} / z_n and Q = exp(2 alpha V^2 dt^2): two
+ * complex multiplies and one add per sample. The lanes start from exact float64 values at the run's
+ * first sample and are re-anchored every SEG samples by a float64 recurrence at stride SEG, so the
+ * inner loop's rounding error never builds up over more than SEG / V steps. The last partial step
+ * is masked; the caller pads each row of the block buffer by at least V samples.
  */
 
 #define V (2 * W)
@@ -30,43 +31,56 @@ static inline __attribute__((always_inline)) int NAME(const double *prm, const d
         if (n1 < n0) continue;
         const double a = amp_cos[k], b = amp_sin[k];
         if (a == 0.0 && b == 0.0) continue;
+        const int64_t total = n1 - n0 + 1;
         /* exp(2 alpha dt^2 m): per-sample ratio of consecutive ratios, and its powers */
         const double d2 = 2.0 * dt * dt;
         const cplx q = cexpo(ar * d2, ai * d2);
 #if EXACT_POWERS /* float64 inner loop: every power straight from exp (squaring costs ~2^j ulp) */
         const cplx qV = cexpo(ar * d2 * V, ai * d2 * V);
         const cplx Q = cexpo(ar * d2 * V * V, ai * d2 * V * V);
-        const cplx qS = cexpo(ar * d2 * SEG, ai * d2 * SEG);
 #else /* float32 inner loop: powers by squaring are far more accurate than it needs */
         cplx qV = q;
         for (int i = 1; i < V; i *= 2) qV = cmul(qV, qV); /* q^V (V a power of two) */
         cplx Q = qV;
         for (int i = 1; i < V; i *= 2) Q = cmul(Q, Q);    /* q^(V^2) */
-        cplx qS = qV;
-        for (int i = V; i < SEG; i *= 2) qS = cmul(qS, qS); /* q^SEG */
 #endif
-        const cplx QS = cexpo(ar * d2 * SEG * SEG, ai * d2 * SEG * SEG);
-        const cplx qVS = cexpo(ar * d2 * V * SEG, ai * d2 * V * SEG);
         /* exact anchors at the run start n0; u = w z with w = amp_cos - i amp_sin, so a sample is Re(u) */
         const double tau = (double)n0 * dt - t;
         cplx z = cexpo(ar * tau * tau, (ai * tau + bi) * tau);
         z = cmul(z, (cplx){a, -b});
-        cplx r = ratio(ar, ai, bi, tau, dt);         /* z_{n0+1} / z_{n0} */
-        cplx RS = ratio(ar, ai, bi, tau, SEG * dt);  /* z_{n0+SEG} / z_{n0} */
-        double zr[V], zi[V], Rr[V], Ri[V], Sr[V], Si[V];
+        cplx r = ratio(ar, ai, bi, tau, dt); /* z_{n0+1} / z_{n0} */
+        double zr[V], zi[V], Rr[V], Ri[V], Sr[V] = {0}, Si[V] = {0};
         cplx R = {1.0, 0.0};
         for (int i = 0; i < V; i++) { /* lane i: u at n0 + i, and R0 = z_{n0+V} / z_{n0} */
-            zr[i] = z.re; zi[i] = z.im; Sr[i] = RS.re; Si[i] = RS.im;
+            zr[i] = z.re; zi[i] = z.im;
             R = cmul(R, r);
-            z = cmul(z, r); r = cmul(r, q); RS = cmul(RS, qS);
+            z = cmul(z, r); r = cmul(r, q);
         }
         for (int i = 0; i < V; i++) { /* lane ratios: R_{i+1} = R_i q^V */
             Rr[i] = R.re; Ri[i] = R.im;
             R = cmul(R, qV);
         }
+        cplx QS = {1.0, 0.0}, qVS = {1.0, 0.0};
+        if (total > SEG) { /* the float64 re-anchors: lane ratios over SEG samples and how they move */
+#if EXACT_POWERS
+            const cplx qS = cexpo(ar * d2 * SEG, ai * d2 * SEG);
+            qVS = cexpo(ar * d2 * V * SEG, ai * d2 * V * SEG);
+#else
+            cplx qS = qV;
+            for (int i = V; i < SEG; i *= 2) qS = cmul(qS, qS); /* q^SEG */
+            qVS = qV;
+            for (int i = 1; i < SEG; i *= 2) qVS = cmul(qVS, qVS); /* q^(V SEG) */
+#endif
+            QS = cexpo(ar * d2 * SEG * SEG, ai * d2 * SEG * SEG);
+            cplx RS = ratio(ar, ai, bi, tau, SEG * dt); /* z_{n0+SEG} / z_{n0} */
+            for (int i = 0; i < V; i++) {
+                Sr[i] = RS.re; Si[i] = RS.im;
+                RS = cmul(RS, qS);
+            }
+        }
         const VT Qr = (VT){0} + (T)Q.re, Qi = (VT){0} + (T)Q.im;
         T *p = out + ch * stride + (n0 - start);
-        int64_t left = n1 - n0 + 1;
+        int64_t left = total;
         for (;;) {
             const int64_t seg = left < SEG ? left : SEG;
             VT z0r, z0i, z1r, z1i, R0r, R0i, R1r, R1i;

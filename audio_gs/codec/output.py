@@ -5,6 +5,7 @@ the writer counts how many were clipped.
 
 from __future__ import annotations
 
+import os
 import sys
 import wave
 from pathlib import Path
@@ -92,8 +93,12 @@ def write_blocks(dest: str | Path, blocks, *, sample_rate: int, n_channels: int,
 
     if str(dest) == STDOUT:
         out = sys.stdout.buffer
-        pump(_Wav(out, sample_rate, n_channels, n_frames))
-        out.flush()
+        try:
+            pump(_Wav(out, sample_rate, n_channels, n_frames))
+            out.flush()
+        except BrokenPipeError:  # the reader went away: say so once, and keep Python quiet about stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise AudioGSError("standard output was closed before all the audio was written") from None
         return clipped
     from audio_gs.audio_io import atomic_write
 

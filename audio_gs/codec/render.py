@@ -57,7 +57,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # (process id, threads): a forked child makes its own
 
 
 def _map_ordered(fn, items, threads: int | None, window: int | None = None):
@@ -66,9 +66,10 @@ def _map_ordered(fn, items, threads: int | None, window: int | None = None):
     if threads == 1:
         yield from map(fn, items)
         return
-    pool = _POOLS.get(threads)
+    key = (os.getpid(), threads)
+    pool = _POOLS.get(key)
     if pool is None:
-        pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="audio_gs-render")
+        pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="audio_gs-render")
     window = window or 2 * threads
     pending: deque = deque()
     try:

@@ -191,3 +191,17 @@ def test_decode_writes_flac_and_ogg(tmp_path):
         assert main(["decode", str(ags), "-o", str(tmp_path / f"s{ext}")]) == 0
         y, sr = sf.read(tmp_path / f"s{ext}", always_2d=True)
         assert sr == SR and y.shape == (int(0.5 * SR), 2)
+
+
+def test_a_reader_that_stops_early_gets_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    ags = _ags(tmp_path, k=300, seconds=9.0)
+    p = subprocess.Popen([sys.executable, "-m", "audio_gs", "decode", str(ags), "-o", "-"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stdout.read(100)[:4] == b"RIFF"
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 2
+    assert err.startswith("audio-gs: error: ") and err.count("\n") == 1 and "closed" in err

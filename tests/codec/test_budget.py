@@ -3,6 +3,7 @@ are refused before allocating, quickly, in one line, with exit code 2, under a s
 honest files pass and the encoder never writes a file the decoder would refuse."""
 
 import math
+import os
 import struct
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def test_the_command_line_refuses_a_bomb_under_a_small_memory_limit(tmp_path, na
     path = tmp_path / "bomb.ags"
     path.write_bytes(BOMBS[name][0]())
     args = [command, str(path)] + (["-o", str(tmp_path / "out.wav")] if command == "decode" else [])
-    env = {"PATH": "", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "2", "PYTHONPATH": ":".join(sys.path)}
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="2")
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", LIMITED] + args, capture_output=True, text=True, env=env, timeout=120)
     print(f"{command} {name}: exit {res.returncode} in {time.perf_counter() - t0:.2f} s (fresh process, 1.5 GB limit)")
