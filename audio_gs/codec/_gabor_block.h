@@ -6,11 +6,13 @@
  * Atom k adds Re(u_n), u_n = w z_n, z_n = exp(alpha tau_n^2 + beta tau_n), tau_n = n / fs - t,
  * alpha = -1 / (2 sigma^2) + i pi chirp, beta = i 2 pi freq, w = amp_cos - i amp_sin, for samples n of
  * its support within the block (a "run"). V = 2 W consecutive lanes (two chains of W) step by V
- * samples: u <- u R, R <- R Q with per-lane R = z_{n+V} / z_n and Q = exp(2 alpha V^2 dt^2): two
- * complex multiplies and one add per sample. The lanes start from exact float64 values at the run's
- * first sample and are re-anchored every SEG samples by a float64 recurrence at stride SEG, so the
- * inner loop's rounding error never builds up over more than SEG / V steps. The last partial step
- * is masked; the caller pads each row of the block buffer by at least V samples.
+ * samples. With R_i = z_{n+i+V} / z_{n+i} at a segment's start and Q = exp(2 alpha V^2 dt^2), lane i
+ * at step m is u_i R_i^m Q^(m (m - 1) / 2): the inner loop keeps g <- g R (one complex multiply) and
+ * adds Re(g P[m]) from a per-atom table P[m] = Q^(m (m - 1) / 2), six multiply-adds per sample and
+ * lane pair. The lanes start from exact float64 values at the run's first sample and are re-anchored
+ * every SEG samples by a float64 recurrence at stride SEG, so the inner loop's rounding error never
+ * builds up over more than SEG / V steps. The last partial step is masked; the caller pads each row
+ * of the block buffer by at least V samples.
  */
 
 #define V (2 * W)
@@ -78,31 +80,41 @@ static inline __attribute__((always_inline)) int NAME(const double *prm, const d
                 RS = cmul(RS, qS);
             }
         }
-        const VT Qr = (VT){0} + (T)Q.re, Qi = (VT){0} + (T)Q.im;
+        /* P[m] = Q^(m (m - 1) / 2): lane i at step m of a segment is (u_i R_i^m) P[m], so the inner loop
+         * needs one complex multiply per step (g <- g R) and the real part of g P */
+        const int64_t n_p = (total < SEG ? total : SEG) / V + 1;
+        T Pr[SEG / V + 1], Pi[SEG / V + 1];
+        {
+            cplx P = {1.0, 0.0}, Qm = {1.0, 0.0};
+            for (int64_t i = 0; i < n_p; i++) {
+                Pr[i] = (T)P.re; Pi[i] = (T)P.im;
+                P = cmul(P, Qm); Qm = cmul(Qm, Q);
+            }
+        }
         T *p = out + ch * stride + (n0 - start);
         int64_t left = total;
         for (;;) {
             const int64_t seg = left < SEG ? left : SEG;
-            VT z0r, z0i, z1r, z1i, R0r, R0i, R1r, R1i;
+            VT g0r, g0i, g1r, g1i, R0r, R0i, R1r, R1i;
             for (int i = 0; i < W; i++) {
-                z0r[i] = (T)zr[i]; z0i[i] = (T)zi[i]; z1r[i] = (T)zr[W + i]; z1i[i] = (T)zi[W + i];
+                g0r[i] = (T)zr[i]; g0i[i] = (T)zi[i]; g1r[i] = (T)zr[W + i]; g1i[i] = (T)zi[W + i];
                 R0r[i] = (T)Rr[i]; R0i[i] = (T)Ri[i]; R1r[i] = (T)Rr[W + i]; R1i[i] = (T)Ri[W + i];
             }
-            int64_t steps = seg / V;
+            const int64_t steps = seg / V;
             for (int64_t s = 0; s < steps; s++, p += V) {
-                vstore(p, vload(p) + z0r);
-                vstore(p + W, vload(p + W) + z1r);
-                VT tr = z0r * R0r - z0i * R0i; z0i = z0r * R0i + z0i * R0r; z0r = tr;
-                tr = z1r * R1r - z1i * R1i; z1i = z1r * R1i + z1i * R1r; z1r = tr;
-                tr = R0r * Qr - R0i * Qi; R0i = R0r * Qi + R0i * Qr; R0r = tr;
-                tr = R1r * Qr - R1i * Qi; R1i = R1r * Qi + R1i * Qr; R1r = tr;
+                const VT pr = (VT){0} + Pr[s], pi = (VT){0} + Pi[s];
+                vstore(p, vload(p) + g0r * pr - g0i * pi);
+                vstore(p + W, vload(p + W) + g1r * pr - g1i * pi);
+                VT tr = g0r * R0r - g0i * R0i; g0i = g0r * R0i + g0i * R0r; g0r = tr;
+                tr = g1r * R1r - g1i * R1i; g1i = g1r * R1i + g1i * R1r; g1r = tr;
             }
             const int64_t tail = seg - steps * V;
             if (tail) { /* last partial step: lanes past the run add +0 (the buffer is padded by V) */
+                const VT pr = (VT){0} + Pr[steps], pi = (VT){0} + Pi[steps];
                 const VI vt = (VI){0} + (ITYPE)tail;
                 VI m0 = lane < vt, m1 = lane + W < vt;
-                vstore(p, vload(p) + (VT)((VI)z0r & m0));
-                vstore(p + W, vload(p + W) + (VT)((VI)z1r & m1));
+                vstore(p, vload(p) + (VT)((VI)(g0r * pr - g0i * pi) & m0));
+                vstore(p + W, vload(p + W) + (VT)((VI)(g1r * pr - g1i * pi) & m1));
                 p += tail;
             }
             left -= seg;
