@@ -26,8 +26,10 @@ from pathlib import Path
 
 OPUS_TO_WAV = ("import sys, soundfile as sf; x, sr = sf.read(sys.argv[1], dtype='float32'); "
                "sf.write(sys.argv[2], x, sr, subtype='PCM_16')")
-PEAK_RSS = ("import resource, sys; from audio_gs.cli import main; rc = main(['decode', sys.argv[1], '-o', sys.argv[2]]); "
-            "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+# the child's own peak: VmHWM belongs to its address space (ru_maxrss would carry the parent's peak across exec)
+PEAK_RSS = ("import sys; from audio_gs.cli import main; rc = main(['decode', sys.argv[1], '-o', sys.argv[2]]); "
+            "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')]; "
+            "print('maxrss_kb', hwm[0], file=sys.stderr); sys.exit(rc)")
 
 
 def random_model(k: int, seconds: float, sr: int, seed: int = 0):
