@@ -12,7 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from audio_gs.errors import AudioGSError
 
@@ -38,6 +37,8 @@ def _past_end(path: Path, offset: float, frames: int, sr: int) -> AudioGSError:
 
 def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     """Decode only the excerpt: seek to its start and read its frames (libsndfile)."""
+    import soundfile as sf
+
     with sf.SoundFile(str(path)) as f:
         sr = int(f.samplerate)
         start, stop = _excerpt_frames(sr, offset, duration)
@@ -220,6 +221,8 @@ def save_audio(path: str | os.PathLike, x: np.ndarray, sample_rate: int, subtype
         subtype = "PCM_16"
 
     def _write(tmp: Path) -> None:
+        import soundfile as sf
+
         sf.write(str(tmp), clipped, int(sample_rate), subtype=subtype, format=ext.lstrip(".").upper() if ext in (".wav", ".flac", ".ogg") else None)
 
     return atomic_write(path, _write)

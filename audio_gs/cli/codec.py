@@ -1,7 +1,8 @@
 """Codec subcommands of `audio-gs`: encode (fit + quantize + write), quantize (checkpoint -> .ags),
 decode (.ags -> audio) and info. Errors are AudioGSError (one line, exit 2).
 
-decode and info import only the codec (audio_gs.codec) and audio I/O: no torch, no fitter.
+decode and info import only the codec (audio_gs.codec) and audio I/O: no torch, no fitter. decode
+renders and writes block by block; `-o -` writes a WAV stream to standard output.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 from audio_gs.cli.common import BITS_HELP, add_fit_arguments, compression_summary, config_from_args, report_input
 from audio_gs.errors import AudioGSError
 
-OUTPUT_EXTS = (".wav", ".flac", ".ogg")  # what audio_io.save_audio writes
 
 
 def _encode_and_report(atoms, target_out, target_model, n_samples, cfg, out_path, qat_steps):
@@ -108,34 +108,55 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from audio_gs.audio_io import save_audio
-    from audio_gs.codec.compress import read_ags
-    from audio_gs.codec.render import render
+    import sys
 
-    out = Path(args.output or Path(args.input).with_suffix(".wav"))
-    if out.suffix.lower() not in OUTPUT_EXTS:
-        raise AudioGSError(f"{out}: output format '{out.suffix or '(none)'}' not supported "
-                           f"({', '.join(OUTPUT_EXTS)})")
-    model = read_ags(args.input)
-    save_audio(out, render(model), model.sample_rate)
-    print(f"decoded {len(model)} Gaussians, {model.duration:.2f} s at {model.sample_rate} Hz -> {out}")
+    from audio_gs.codec.compress import decode_to_file
+
+    to_stdout = args.output == "-"
+    out = "-" if to_stdout else Path(args.output or Path(args.input).with_suffix(".wav"))
+    res = decode_to_file(args.input, out)
+    model = res["model"]
+    print(f"decoded {len(model)} Gaussians, {model.duration:.2f} s at {model.sample_rate} Hz -> "
+          f"{'standard output (WAV)' if to_stdout else out}", file=sys.stderr if to_stdout else sys.stdout)
+    if res["clipped"]:
+        print(f"audio-gs: warning: {100 * res['clipped'] / res['samples']:.3g} % of samples clipped to [-1, 1]",
+              file=sys.stderr)
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from audio_gs.codec import bitstream
-    from audio_gs.codec.compress import read_bytes
+    from audio_gs.codec import bitstream, budget
+    from audio_gs.codec.compress import OUT_OF_MEMORY, read_bytes
+    from audio_gs.codec.quantize import STREAM_KIND, dequantize
+    from audio_gs.codec.render import render_work
 
     data = read_bytes(args.input)
     try:
-        q, n_samples, info = bitstream.unpack(data)
+        q, n_samples, info = bitstream.unpack(data)  # header, budget, symbols; nothing is rendered
     except AudioGSError as exc:
         raise type(exc)(f"{args.input}: {exc}") from None
+    except MemoryError:
+        raise AudioGSError(f"{args.input}: {OUT_OF_MEMORY}") from None
     k = len(q)
     noise = info["noise"]
     kn = len(noise) if noise is not None else 0
     seconds = n_samples / q.sample_rate
-    kinds = bitstream.kind_bits(q, noise)
+    try:
+        work = render_work(dequantize(q).log_sigma, q.sample_rate, n_samples) if k else 0.0
+        if kn:
+            from audio_gs.codec.noise import noise_work
+            from audio_gs.codec.quantize import dequantize_noise
+
+            work += noise_work(dequantize_noise(noise), q.sample_rate, n_samples, q.n_channels)
+    except ValueError as exc:
+        raise AudioGSError(f"{args.input}: corrupt payload ({exc})") from None
+    allowed = budget.max_work(len(data))
+    symbols = {**q.symbols, **(noise.symbols if kn else {})}
+    kinds: dict[str, float] = {}
+    for s, code in info["codes"].items():  # the file's own stream codes: one pass over each stream
+        v = symbols[s]
+        kind = STREAM_KIND.get(s, s)
+        kinds[kind] = kinds.get(kind, 0.0) + (code.cost(v) if v.size else 0.0)
     tonal_bits = sum(b for kind, b in kinds.items() if not kind.startswith("noise_"))
     noise_bits = sum(b for kind, b in kinds.items() if kind.startswith("noise_"))
     seed = f", noise seed {info['noise_seed']}" if kn else ""
@@ -151,6 +172,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"(model code length); fixed-length symbols: {sum(bitstream.raw_bits(q).values())} per tonal Gaussian",
         "  quantizer bits: " + ", ".join(f"{kind} {b}" for kind, b in q.bits.items()),
         f"  payload: {info['payload_bytes']:,} bytes, {info['method']}; header and CRC: {info['header_bytes']} bytes",
+        f"  render work: {work:.3g} sample evaluations (decoder budget {allowed:.3g}"
+        f"{'; decode refuses this file' if work > allowed else ''})",
         "  bits per Gaussian by parameter kind (model code length):",
     ]
     for kind, bits in kinds.items():
@@ -181,7 +204,8 @@ def register(sub) -> None:
 
     d = sub.add_parser("decode", help="render an .ags file to audio")
     d.add_argument("input", help=".ags file")
-    d.add_argument("-o", "--output", help="output audio file (default: input with .wav)")
+    d.add_argument("-o", "--output", help="output audio file: .wav, .flac or .ogg, or - for WAV on standard output "
+                                          "(default: input with .wav)")
     d.set_defaults(func=cmd_decode)
 
     i = sub.add_parser("info", help="describe an .ags file: atoms, bitrate, bits per atom by parameter kind")

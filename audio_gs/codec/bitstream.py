@@ -19,7 +19,8 @@ one of two payload methods, whichever gives fewer bytes for the file:
   (1, 2, 4 or 8 bytes, from the stream's range), compressed with zlib or lzma.
 
 Reading checks size, magic, version and CRC first, then bounds every count and size read from
-the header before allocating; anything wrong raises AgsFormatError with a one-line message.
+the header, and the header's claims against the decoder's budget (audio_gs.codec.budget), before
+allocating; anything wrong raises AgsFormatError with a one-line message.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import zlib
 
 import numpy as np
 
+from audio_gs.codec import budget
 from audio_gs.codec.quantize import (ALLOWED_BITS, KINDS, LOG2_SIGMA_RANGE, MAX_SIGMA_SHIFT, MAX_SYMBOL, MAX_TIME_UNIT,
                                      NOISE_STREAMS, STREAM_KIND, STREAMS, NoiseSteps, QuantizedAtoms, QuantizedNoise,
                                      noise_symbol_limits)
@@ -44,11 +46,11 @@ METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib",
 MODE_OFFSET, MODE_ZIGZAG = 0, 1
 MAX_MANTISSA = 3
 MIN_FILE_BYTES = 4 + 1 + 4  # magic, version, CRC
+MAX_HEADER_BYTES = 512  # more than any header (fixed fields, varints, up to 13 stream headers) takes
 MAX_FILE_BYTES = 1 << 28
 MAX_ATOMS = 1 << 22
 MAX_SECONDS = 3600
 SAMPLE_RATE_RANGE = (1000, 768_000)
-MAX_RENDER_WORK = 1 << 33  # samples evaluated by the renderer (sum of clipped atom supports)
 BLOCK_START, BLOCK_MAX = 8, 512
 
 
@@ -228,16 +230,13 @@ def _pack_bits(values: np.ndarray, n_bits: np.ndarray) -> bytes:
 
 
 def _unpack_bits(data: bytes, n_bits: np.ndarray) -> np.ndarray:
-    total = int(n_bits.sum())
-    out = np.zeros(len(n_bits), np.int64)
-    if total == 0:
-        return out
-    bits = np.unpackbits(np.frombuffer(data, np.uint8))[:total].astype(np.int64)
-    idx = np.repeat(np.arange(len(n_bits)), n_bits)
-    ends = np.cumsum(n_bits)
-    pos = np.arange(total) - np.repeat(ends - n_bits, n_bits)
-    np.add.at(out, idx, bits << (n_bits[idx] - 1 - pos))
-    return out
+    """Inverse of _pack_bits (the C kernel: one pass, no per-bit arrays)."""
+    from audio_gs.codec.kernels import unpack_bits
+
+    try:
+        return unpack_bits(data, n_bits)
+    except ValueError as exc:
+        raise AgsFormatError(f"corrupt payload ({exc})") from None
 
 
 def _range_payload(us: list[np.ndarray], codes: list[_StreamCode]) -> bytes:
@@ -489,6 +488,8 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
                 raise AgsFormatError(f"corrupt header: {s} range outside the format's")
     payload_len = r.uvarint("payload size", r.end - r.pos)
     header_bytes = r.pos
+    budget.check_header(file_bytes=len(data), payload_bytes=payload_len, n_samples=n_samples, sample_rate=sr,
+                        n_atoms=k + kn)
     payload = r.take(payload_len, "payload")
     if r.pos != r.end:
         raise AgsFormatError("corrupt file: trailing bytes after the payload")

@@ -1,7 +1,8 @@
 """The codec composed: Model -> quantized symbols -> .ags bytes, and back, and files on disk.
 
 encode = quantize (audio_gs.codec.quantize) + pack (audio_gs.codec.bitstream);
-decode = unpack + dequantize, after checking that the file's claims fit the decoder's budget.
+decode = unpack + dequantize, after checking that the file's claims fit the decoder's budget
+(audio_gs.codec.budget); decode_to_file renders block by block into a WAV/FLAC/OGG file or a pipe.
 Nothing here imports torch, the fitter or the command line.
 """
 
@@ -11,37 +12,70 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_gs.codec import bitstream
+from audio_gs.codec import bitstream, budget
 from audio_gs.codec.model import Model, Noise
 from audio_gs.codec.quantize import (AmplitudeSolver, NoiseSteps, dequantize, dequantize_noise, quantize,
                                      quantize_noise)
 from audio_gs.codec.render import render_work
-from audio_gs.errors import AgsFormatError
+from audio_gs.errors import AgsFormatError, AudioGSError
+
+OUT_OF_MEMORY = "not enough memory to decode this file"
 
 
 def encode(model: Model, *, bits_per_param: int = 8, bit_allocation: dict | None = None,
            resolve_amplitudes: AmplitudeSolver | None = None, noise_steps: NoiseSteps | None = None,
            method: int | None = None) -> bytes:
-    """.ags bytes of a Model (see quantize for resolve_amplitudes; method None keeps the smallest payload)."""
+    """.ags bytes of a Model (see quantize for resolve_amplitudes; method None keeps the smallest payload).
+    AudioGSError when the file would be beyond the decoder's budget (the decoder would refuse it)."""
     q = quantize(model.gabor, sample_rate=model.sample_rate, n_channels=model.n_channels,
                  stereo_mode=model.stereo_mode, bits_per_param=bits_per_param, bit_allocation=bit_allocation,
                  resolve_amplitudes=resolve_amplitudes)
     qn = None
     if len(model.noise):
         qn = quantize_noise(model.noise, n_channels=model.n_channels, steps=noise_steps or NoiseSteps())
-    return bitstream.pack(q, model.n_samples, method, noise=qn, noise_seed=model.noise_seed)
+    return pack_checked(q, model.n_samples, method=method, noise=qn, noise_seed=model.noise_seed)
+
+
+def pack_checked(q, n_samples: int, *, method: int | None = None, noise=None, noise_seed: int = 0) -> bytes:
+    """bitstream.pack, refusing (AudioGSError) a file the decoder's budget would refuse."""
+    data = bitstream.pack(q, n_samples, method, noise=noise, noise_seed=noise_seed)
+    n_gauss = len(q) + (len(noise) if noise is not None else 0)
+    try:
+        if n_gauss <= budget.max_atoms(max(len(data) - bitstream.MAX_HEADER_BYTES, 0)):  # the payload is larger
+            budget.check_header(file_bytes=len(data), payload_bytes=len(data), n_samples=n_samples,
+                                sample_rate=q.sample_rate, n_atoms=n_gauss)
+        else:
+            bitstream.unpack(data)  # near the atom bound: the decoder's own verdict
+        _check_work(len(data), dequantize(q), dequantize_noise(noise) if noise is not None else None, q.sample_rate,
+                    n_samples, q.n_channels)
+    except AgsFormatError as exc:
+        raise AudioGSError(f"cannot write .ags: {exc}") from None
+    return data
+
+
+def _check_work(file_bytes: int, g, noise, sample_rate: int, n_samples: int, n_channels: int) -> None:
+    work = render_work(g.log_sigma, sample_rate, n_samples) if len(g) else 0.0
+    if noise is not None and len(noise):
+        from audio_gs.codec.noise import noise_work
+
+        work += noise_work(noise, sample_rate, n_samples, n_channels)
+    if work:
+        budget.check_work(file_bytes=file_bytes, work=work)
 
 
 def decode(data: bytes) -> Model:
-    """Model from .ags bytes; AgsFormatError on anything invalid or beyond the decoder's budget."""
-    q, n_samples, info = bitstream.unpack(data)
+    """Model from .ags bytes; AgsFormatError on anything invalid, beyond the decoder's budget, or too
+    large for the memory available."""
     try:
-        g = dequantize(q)
-        noise = dequantize_noise(info["noise"]) if info["noise"] is not None else Noise.empty(np.float32)
-    except ValueError as exc:
-        raise AgsFormatError(f"corrupt payload ({exc})") from None
-    if len(g) and render_work(g.log_sigma, q.sample_rate, n_samples) > bitstream.MAX_RENDER_WORK:
-        raise AgsFormatError("corrupt file: atoms too long to render")
+        q, n_samples, info = bitstream.unpack(data)
+        try:
+            g = dequantize(q)
+            noise = dequantize_noise(info["noise"]) if info["noise"] is not None else Noise.empty(np.float32)
+        except ValueError as exc:
+            raise AgsFormatError(f"corrupt payload ({exc})") from None
+        _check_work(len(data), g, noise, q.sample_rate, n_samples, q.n_channels)
+    except MemoryError:
+        raise AgsFormatError(OUT_OF_MEMORY) from None
     return Model(sample_rate=q.sample_rate, n_samples=n_samples, gabor=g, n_channels=q.n_channels,
                  stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]))
 
@@ -80,9 +114,32 @@ def read_ags(path: str | Path) -> Model:
         raise AgsFormatError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
-def decode_file(path: str | Path) -> tuple[np.ndarray, int]:
-    """(waveform float64 [channels, samples], sample rate) of an .ags file."""
+def decode_file(path: str | Path, *, threads: int | None = None) -> tuple[np.ndarray, int]:
+    """(waveform float64 [channels, samples], sample rate) of an .ags file (the whole signal in memory;
+    decode_to_file streams)."""
     from audio_gs.codec.render import render
 
     model = read_ags(path)
-    return render(model), model.sample_rate
+    try:
+        return render(model, threads=threads), model.sample_rate
+    except MemoryError:
+        raise AgsFormatError(f"{path}: {OUT_OF_MEMORY}") from None
+
+
+def decode_to_file(path: str | Path, out: str | Path, *, threads: int | None = None) -> dict:
+    """Decode an .ags file into out (.wav, .flac, .ogg, or '-' for WAV on standard output), rendering and
+    writing block by block (memory bounded by the atom count, not the length). Returns model (the
+    decoded Model), clipped (samples clipped to [-1, 1], all channels) and samples (n_samples x channels)."""
+    from audio_gs.codec.output import output_format, write_blocks
+    from audio_gs.codec.render import iter_blocks
+
+    output_format(out)  # refuse an unknown format before decoding
+    model = read_ags(path)
+    try:
+        clipped = write_blocks(out, (y for _, y in iter_blocks(model, threads=threads)),
+                               sample_rate=model.sample_rate, n_channels=model.n_channels, n_frames=model.n_samples)
+    except MemoryError:
+        raise AgsFormatError(f"{path}: {OUT_OF_MEMORY}") from None
+    except AgsFormatError as exc:
+        raise AgsFormatError(f"{path}: {exc}") from None
+    return {"model": model, "clipped": clipped, "samples": model.n_samples * model.n_channels}

@@ -197,3 +197,14 @@ def analyse(x: np.ndarray, grid: Grid) -> np.ndarray:
     e = np.abs(spec) ** 2 / n
     e[:, 1:n // 2] *= 2  # the negative-frequency half of a real frame
     return e
+
+
+def noise_work(noise: Noise, sample_rate: int, n_samples: int, n_channels: int = 1, block_size: int = 1 << 15) -> float:
+    """Cell evaluations rendering the noise Gaussians costs at most (for the decoder's budget): the
+    synthesis grid (frames x bins x channels) plus, per Gaussian, its support in frames (cut to the
+    signal) plus one block of frames, times the bins."""
+    grid = Grid.for_signal(sample_rate, n_samples)
+    span = np.minimum(2 * SUPPORT_SIGMAS * np.exp(np.asarray(noise.log_st, np.float64)) * sample_rate / grid.hop + 1,
+                      grid.n_frames)
+    per_gaussian = (span + block_size / grid.hop) * grid.n_bins
+    return float(n_channels * grid.n_frames * grid.n_bins + per_gaussian.sum())

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from numba import njit
 
+from audio_gs.codec.kernels import undelta as _undelta  # C: N_k = ((N_{k-1} >> e_k) + d_k) << e_k
 from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, STEREO_MODES, Gabor, Noise
 from audio_gs.errors import AudioGSError
 
@@ -164,22 +164,6 @@ def _freq32(q: np.ndarray, step: float, sigma: np.ndarray) -> np.ndarray:
 
 def _amp32(q: np.ndarray, step: float, sigma: np.ndarray, sr: int) -> np.ndarray:
     return _f32(q.astype(np.float64) * step / np.sqrt(sigma * sr))
-
-
-@njit(cache=True)
-def _undelta(d, e, origin):  # pragma: no cover - numba
-    """N_k = ((N_{k-1} >> e_k) + d_k) << e_k; returns (N, ok) with ok False on overflow."""
-    n = np.empty(d.shape[0], dtype=np.int64)
-    prev = origin
-    limit = np.int64(1) << np.int64(60)
-    for k in range(d.shape[0]):
-        ek = e[k]
-        v = (prev >> ek) + d[k]
-        if v > (limit >> ek) or v < -(limit >> ek):
-            return n, False
-        prev = v << ek
-        n[k] = prev
-    return n, True
 
 
 # ---- quantize ----------------------------------------------------------------------------------

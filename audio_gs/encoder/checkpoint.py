@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 
 from audio_gs.audio_io import atomic_write
-from audio_gs.codec.bitstream import MAX_ATOMS, MAX_RENDER_WORK, MAX_SECONDS, SAMPLE_RATE_RANGE
+from audio_gs.codec.bitstream import MAX_ATOMS, MAX_SECONDS, SAMPLE_RATE_RANGE
+
+MAX_RENDER_WORK = 1 << 34  # sample evaluations a checkpoint may ask for (a 10 s fit of 20,000 atoms needs ~2^31)
 from audio_gs.codec.model import STEREO_MODES
 from audio_gs.codec.render import render_work
 from audio_gs.encoder.atoms import PARAM_NAMES, Atoms

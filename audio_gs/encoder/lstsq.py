@@ -1,7 +1,7 @@
 """Least-squares amplitudes: the (amp_cos, amp_sin) pairs are linear in the waveform, so for fixed
 times, frequencies and widths the best amplitudes solve a sparse linear system. Solved by
-Jacobi-preconditioned conjugate gradients on the normal equations, using the fast renderer for
-A x and its analytic backward for A^T r.
+Jacobi-preconditioned conjugate gradients on the normal equations, using the codec's forward sum
+(audio_gs.codec.render.GaborPlan, planned once) for A x and the analytic backward for A^T r.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from audio_gs.codec import kernels as rk
-from audio_gs.codec.render import plan
+from audio_gs.codec.render import GaborPlan
+from audio_gs.encoder import backward as bk
 from audio_gs.encoder.atoms import Atoms
 
 
@@ -29,22 +29,21 @@ class _Operator:
         self.sr = float(atoms.sample_rate)
         self.n = int(n_samples)
         self.nc = int(atoms.n_channels)
-        self.plan = plan(self.t, self.s, atoms.sample_rate, self.n, self.nc)
+        self.plan = GaborPlan(self.t, self.f, self.s, self.c, self.ch, sample_rate=atoms.sample_rate,
+                              n_samples=self.n, n_channels=self.nc)
 
     def apply(self, amps: np.ndarray) -> np.ndarray:
-        lo, hi, order, bounds, span_lo, offsets, span_len = self.plan
-        return rk.forward(self.t, self.f, self.s, self.c, amps[0], amps[1], self.ch, lo, hi, self.sr, order,
-                          bounds, span_lo, offsets, span_len, self.nc, self.n)
+        return self.plan.render(amps[0], amps[1], precision="float64")
 
     def adjoint(self, r: np.ndarray) -> np.ndarray:
-        lo, hi = self.plan[0], self.plan[1]
         zeros = np.zeros_like(self.t)
-        g = rk.backward(np.ascontiguousarray(r), self.t, self.f, self.s, self.c, zeros, zeros, self.ch, lo, hi, self.sr)
+        g = bk.backward(np.ascontiguousarray(r), self.t, self.f, self.s, self.c, zeros, zeros, self.ch, self.plan.lo,
+                        self.plan.hi, self.sr)
         return g[4:6]
 
     def diag(self) -> np.ndarray:
         """Diagonal of A^T A (each atom's cos and sin energy), by the Gaussian integral."""
-        lo, hi = self.plan[0], self.plan[1]
+        lo, hi = self.plan.lo, self.plan.hi
         e = self.s * self.sr * np.sqrt(np.pi) / 2
         # near DC and Nyquist the sin part vanishes and the cos part doubles
         x = 2 * np.pi * self.s * np.minimum(self.f, self.sr / 2 - self.f)

@@ -4,8 +4,8 @@ Three implementations of the same sum (see audio_gs.codec.model for the atom for
 - ``render_dense``: every atom at every sample in float64, no support cut. For tests only.
 - ``render_reference``: plain torch, each atom evaluated on its own window (|tau| <= SUPPORT sigma),
   scattered with index_add; autograd does the backward. Works on any torch device.
-- ``render_fast``: the codec's numba kernels (audio_gs.codec.kernels, the decoder's renderer) with
-  an analytic backward. CPU.
+- ``render_fast``: the decoder's forward sum (audio_gs.codec.render.GaborPlan, C kernel, float64 inner
+  loop) with an analytic backward (audio_gs.encoder.backward, numba). CPU.
 ``render`` picks the fast path on CPU and the reference elsewhere. Stereo "ms" atoms render as
 mid/side and are converted to left/right by ``to_output_channels``.
 """
@@ -17,8 +17,8 @@ import math
 import numpy as np
 import torch
 
-from audio_gs.codec import kernels
-from audio_gs.codec.render import plan, support_bounds, to_model_channels, to_output_channels
+from audio_gs.codec.render import GaborPlan, support_bounds, to_model_channels, to_output_channels
+from audio_gs.encoder import backward as bk
 from audio_gs.encoder.atoms import Atoms
 
 BACKENDS = ("auto", "fast", "reference", "dense")
@@ -82,24 +82,25 @@ class _FastRender(torch.autograd.Function):
         arrs = [_np64(x) for x in (time, freq, log_sigma, chirp, amp_cos, amp_sin)]
         arrs[2] = np.exp(arrs[2])
         ch = np.ascontiguousarray(channel.detach().cpu().numpy(), dtype=np.int64)
-        lo, hi, order, bounds, span_lo, offsets, span_len = plan(arrs[0], arrs[2], sr, n_samples, n_channels)
-        out = kernels.forward(*arrs, ch, lo, hi, float(sr), order, bounds, span_lo, offsets, span_len, n_channels, n_samples)
+        plan = GaborPlan(arrs[0], arrs[1], arrs[2], arrs[3], ch, sample_rate=sr, n_samples=n_samples,
+                         n_channels=n_channels)
+        out = plan.render(arrs[4], arrs[5], precision="float64")
         ctx.save_for_backward(time, freq, log_sigma, chirp, amp_cos, amp_sin, channel)
-        ctx.plan = (arrs, ch, lo, hi, sr)
+        ctx.plan = (arrs, ch, plan.lo, plan.hi, sr)
         return torch.from_numpy(out).to(dtype=time.dtype, device=time.device)
 
     @staticmethod
     def backward(ctx, grad_out):
         arrs, ch, lo, hi, sr = ctx.plan
         g = np.ascontiguousarray(grad_out.detach().cpu().numpy(), dtype=np.float64)
-        grads = kernels.backward(g, *arrs, ch, lo, hi, float(sr))
+        grads = bk.backward(g, *arrs, ch, lo, hi, float(sr))
         gt = torch.from_numpy(grads).to(dtype=grad_out.dtype, device=grad_out.device)
         need = ctx.needs_input_grad
         return tuple(gt[i] if need[i] else None for i in range(6)) + (None, None, None, None)
 
 
 def render_fast(atoms: Atoms, n_samples: int) -> torch.Tensor:
-    """Numba renderer with analytic gradients for all six parameter kinds (CPU tensors)."""
+    """C forward (float64) with numba analytic gradients for all six parameter kinds (CPU tensors)."""
     return _FastRender.apply(atoms.time, atoms.freq, atoms.log_sigma, atoms.chirp, atoms.amp_cos,
                              atoms.amp_sin, atoms.channel, int(atoms.sample_rate), int(n_samples),
                              int(atoms.n_channels))

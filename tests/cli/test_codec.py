@@ -150,3 +150,93 @@ def test_quantize_refuses_a_damaged_checkpoint_in_one_line(tmp_path, capsys):
     assert main(["quantize", str(tmp_path / "c.pth"), "-o", str(tmp_path / "c.ags")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid atoms.amp_sin" in err and not (tmp_path / "c.ags").exists()
+
+def _ags(tmp_path, amp=0.1, k=40, seconds=0.5, name="s.ags"):
+    from audio_gs.codec.compress import write_ags as write_model
+    from audio_gs.codec.model import Model
+    from synth import random_gabor
+
+    g = random_gabor(k, sr=SR, seconds=seconds, n_channels=2, seed=3)
+    g.amp_cos, g.amp_sin = g.amp_cos * amp, g.amp_sin * amp
+    path = tmp_path / name
+    write_model(path, Model(sample_rate=SR, n_samples=int(seconds * SR), gabor=g, n_channels=2))
+    return path
+
+
+def test_decode_to_standard_output_is_the_same_wav(tmp_path):
+    import subprocess
+    import sys
+
+    ags = _ags(tmp_path)
+    wav = tmp_path / "s.wav"
+    assert main(["decode", str(ags), "-o", str(wav)]) == 0
+    res = subprocess.run([sys.executable, "-m", "audio_gs", "decode", str(ags), "-o", "-"], capture_output=True,
+                         check=True)
+    assert res.stdout == wav.read_bytes()
+    assert res.stdout[:4] == b"RIFF" and "decoded 40 Gaussians" in res.stderr.decode()
+
+
+def test_decoding_twice_and_with_any_thread_count_gives_the_same_bytes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ags = _ags(tmp_path, k=300, seconds=9.0)
+    outs = []
+    for threads in ("1", "2", "3", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        outs.append(subprocess.run([sys.executable, "-m", "audio_gs", "decode", str(ags), "-o", "-"],
+                                   capture_output=True, check=True, env=env).stdout)
+    assert len(set(outs)) == 1 and len(outs[0]) == 44 + 4 * 9 * SR
+
+
+def test_clipping_is_reported_as_a_warning_with_its_share(tmp_path, capsys):
+    ags = _ags(tmp_path, amp=40.0)
+    assert main(["decode", str(ags), "-o", str(tmp_path / "loud.wav")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("audio-gs: warning: ") and err.endswith("% of samples clipped to [-1, 1]\n")
+    share = float(err.split("warning: ")[1].split(" %")[0])
+    y, _ = sf.read(tmp_path / "loud.wav")
+    assert 0 < share <= 100 and abs(share - 100 * np.mean(np.abs(y) >= 32767 / 32768)) < 1.0
+    assert main(["decode", str(_ags(tmp_path, name="quiet.ags")), "-o", str(tmp_path / "q.wav")]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_non_finite_audio_and_exhausted_memory_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    from audio_gs.codec import render as codec_render
+
+    ags = _ags(tmp_path, amp=2e38, k=300)  # float32 amplitudes near their limit overflow the block sum
+    assert main(["decode", str(ags), "-o", str(tmp_path / "inf.wav")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audio-gs: error: ") and "not finite" in err and err.count("\n") == 1
+    assert not (tmp_path / "inf.wav").exists()
+
+    def no_memory(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(codec_render.GaborPlan, "__init__", no_memory)
+    assert main(["decode", str(_ags(tmp_path, name="ok.ags")), "-o", str(tmp_path / "m.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "not enough memory" in err and err.count("\n") == 1
+
+
+def test_decode_writes_flac_and_ogg(tmp_path):
+    ags = _ags(tmp_path)
+    for ext in (".flac", ".ogg"):
+        assert main(["decode", str(ags), "-o", str(tmp_path / f"s{ext}")]) == 0
+        y, sr = sf.read(tmp_path / f"s{ext}", always_2d=True)
+        assert sr == SR and y.shape == (int(0.5 * SR), 2)
+
+
+def test_a_reader_that_stops_early_gets_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    ags = _ags(tmp_path, k=300, seconds=9.0)
+    p = subprocess.Popen([sys.executable, "-m", "audio_gs", "decode", str(ags), "-o", "-"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stdout.read(100)[:4] == b"RIFF"
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 2
+    assert err.startswith("audio-gs: error: ") and err.count("\n") == 1 and "closed" in err

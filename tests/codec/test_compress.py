@@ -8,7 +8,7 @@ import pytest
 from synth import random_gabor
 
 from audio_gs.codec import bitstream as bs
-from audio_gs.codec.compress import decode, decode_file, encode, read_ags, write_ags
+from audio_gs.codec.compress import decode, decode_file, decode_to_file, encode, read_ags, write_ags
 from audio_gs.codec.model import GABOR_FIELDS, Model
 from audio_gs.codec.quantize import dequantize, quantize
 from audio_gs.errors import AgsFormatError
@@ -69,3 +69,51 @@ def test_decoding_imports_neither_torch_nor_the_fitter(tmp_path):
     assert "audio_gs.codec.compress" in mods
     assert "torch" not in mods
     assert not {m for m in mods if m.startswith(("audio_gs.encoder", "audio_gs.bench", "audio_gs.cli"))}
+
+
+def test_decode_to_file_streams_the_rendered_samples(tmp_path):
+    import soundfile as sf
+
+    from audio_gs.codec.render import BLOCK_SIZE
+
+    m = Model(sample_rate=8000, n_samples=2 * BLOCK_SIZE + 100,
+              gabor=random_gabor(300, sr=8000, seconds=8.3, n_channels=2, seed=6), n_channels=2, stereo_mode="ms")
+    path = tmp_path / "x.ags"
+    write_ags(path, m)
+    res = decode_to_file(path, tmp_path / "x.flac", threads=2)
+    y, sr = decode_file(path, threads=1)
+    z, sr2 = sf.read(tmp_path / "x.flac", always_2d=True)
+    assert sr == sr2 == 8000 and z.shape == (m.n_samples, 2)
+    assert np.abs(z - np.clip(y, -1, 1).T).max() <= 1 / 32768 + 1e-9
+    assert res["clipped"] == int(np.count_nonzero(np.abs(y) > 1)) and res["samples"] == 2 * m.n_samples
+
+
+def test_running_out_of_memory_is_a_one_line_format_error(tmp_path, monkeypatch):
+    from audio_gs.codec import render
+
+    path = tmp_path / "x.ags"
+    write_ags(path, _model(seed=7))
+
+    def no_memory(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(bs, "unpack", no_memory)
+    with pytest.raises(AgsFormatError, match="not enough memory"):
+        read_ags(path)
+    monkeypatch.undo()
+    monkeypatch.setattr(render.GaborPlan, "__init__", no_memory)
+    for call in (lambda: decode_file(path), lambda: decode_to_file(path, tmp_path / "o.wav")):
+        with pytest.raises(AgsFormatError, match="not enough memory") as exc:
+            call()
+        assert "\n" not in str(exc.value)
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_decoding_imports_neither_numba_nor_scipy(tmp_path):
+    path = tmp_path / "x.ags"
+    write_ags(path, _model(seed=8))
+    code = ("import sys; from audio_gs.codec.compress import decode_to_file; "
+            f"decode_to_file({str(path)!r}, {str(tmp_path / 'x.wav')!r}); print(' '.join(sys.modules))")
+    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert "audio_gs.codec.render" in mods
+    assert not {m for m in mods if m.split(".")[0] in ("numba", "scipy")}
