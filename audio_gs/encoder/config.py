@@ -54,7 +54,8 @@ DEFAULTS: dict = {
     # perceptual codec: noise Gaussians and rate control
     "noise_per_second": 0.0,  # noise Gaussians per second of audio fitted to the tonal residual (0 = none)
     "noise_steps": 400,  # Adam steps of the noise fit
-    "noise_gain_db": -4.5,  # the noise layer's energy relative to the residual it models
+    "noise_gain_db": -3.0,  # the noise layer's energy relative to the hole it fills
+    "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
     "kbps": None,  # target bitrate: choose the number of atoms so that the .ags file lands on it
     "importance_exponent": 0.5,  # rate control drops atoms by energy / local level ** this
     "rate_surplus": 0.08,  # atoms fitted beyond the estimate, for the rate control to choose from

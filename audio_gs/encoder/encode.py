@@ -42,7 +42,8 @@ class Encoded:
 
 
 def noise_options(cfg: dict) -> NoiseFitOptions:
-    return NoiseFitOptions(steps=int(cfg["noise_steps"]), gain_db=float(cfg["noise_gain_db"]))
+    return NoiseFitOptions(steps=int(cfg["noise_steps"]), gain_db=float(cfg["noise_gain_db"]),
+                           bands_per_erb=float(cfg["noise_bands_per_erb"]))
 
 
 def noise_count(cfg: dict, n_samples: int, sample_rate: int) -> int:
@@ -67,8 +68,8 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
         k = noise_count(cfg, n_samples, sr)
         noise = Noise.empty()
         if k:
-            residual = np.asarray(target.detach().double().numpy()) - render_gabor(gabor, sr, n_samples, nc)
-            noise = fit_noise(residual, sr, k, noise_options(cfg))
+            tonal = render_gabor(gabor, sr, n_samples, nc)
+            noise = fit_noise(np.asarray(target.detach().double().numpy()) - tonal, sr, k, noise_options(cfg), tonal=tonal)
     qn = quantize_noise(noise, n_channels=nc, steps=NoiseSteps()) if len(noise) else None
     seed = int(cfg["seed"]) % (1 << 63)
     data = bitstream.pack(q, n_samples, noise=qn, noise_seed=seed)

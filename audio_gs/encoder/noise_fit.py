@@ -1,13 +1,15 @@
 """Fitting noise Gaussians (audio_gs.codec.model.Noise) to what the tonal atoms leave: the residual's
 smoothed energy on the (time, ERB-rate) plane, matched by a log-spectral loss.
 
-Target: the residual's energy per cell of the decoder's noise grid (audio_gs.codec.noise.Grid),
-summed into bands about one ERB wide, smoothed over a few frames, and gathered into cells of
-``loss_frames`` frames. Init: greedy placement on the loudness-like map target^compress (each
-Gaussian goes where the target most exceeds the model so far). Then Adam on every parameter
-(centre, log widths, log energy) minimising the mean |log(model + floor) - log(target + floor)|.
-Finally every energy is scaled by ``gain_db``: PESQ punishes added energy more than missing
-energy, so the layer is kept a few dB under the residual.
+Target: energy per cell of the decoder's noise grid (audio_gs.codec.noise.Grid), summed into bands
+of 1 / ``bands_per_erb`` ERB, smoothed over a few frames, gathered into cells of ``loss_frames``
+frames. With ``target`` "total" the decoded tonal part's band energies plus the noise's are matched
+to the original's (noise goes where the tonal part leaves a hole); with "residual" the noise's are
+matched to the residual's. Init ("hybrid"): a coarse grid of k/4 Gaussians for the background, the
+rest placed greedily where the target most exceeds the model so far (on the loudness-like map
+target^compress). Then Adam on every parameter (centre, log widths, log energy) minimising the mean
+|log(model + floor) - log(target + floor)|. Finally every energy is scaled by ``gain_db``: PESQ
+punishes added energy more than missing energy, ViSQOL the reverse (README, Perceptual codec).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ class NoiseFitOptions:
 
     steps: int = 400
     lr: float = 0.05
-    gain_db: float = -4.5  # energies scaled by this after the fit
+    gain_db: float = -3.0  # energies scaled by this after the fit
+    target: str = "total"  # total | residual (see the module docstring)
+    init: str = "hybrid"  # hybrid | greedy
     floor_db: float = 50.0  # target bands below (mean band energy - floor_db) count as the floor
-    bands_per_erb: float = 1.0
+    bands_per_erb: float = 2.0
     smooth_frames: float = 1.5
     loss_frames: int = 2
     init_st_ms: float = 12.0
@@ -77,14 +81,45 @@ def band_target(residual: np.ndarray, grid: Grid, opts: NoiseFitOptions):
     return edges, tgt, max(floor, 1e-30)
 
 
-def greedy_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, channel: int = 0) -> Noise:
-    """k Gaussians of the init widths, each placed where cells^compress most exceeds the model so far,
-    with the energy that makes the model equal the target at that cell."""
+def grid_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, channel: int = 0) -> Noise:
+    """About k Gaussians on a grid of ERB bands x frames (shaped like the init widths), each with the
+    least-squares energy of the target under its footprint (neighbours' overlap ignored)."""
+    dur = grid.n_samples / grid.sample_rate
+    top = float(hz_to_erb(grid.sample_rate / 2))
+    nb = max(1, int(round(math.sqrt(k * top / dur * (opts.init_st_ms / 1000) / opts.init_se_erb))))
+    nt = max(1, int(round(k / nb)))
+    t, e = np.meshgrid((np.arange(nt) + 0.5) * dur / nt, (np.arange(nb) + 0.5) * top / nb, indexing="ij")
+    n = Noise(time=t.ravel(), erb=e.ravel(), log_st=np.full(t.size, math.log(dur / nt / 1.5)),
+              log_se=np.full(t.size, math.log(top / nb / 1.5)), log_energy=np.zeros(t.size),
+              channel=np.full(t.size, channel, np.int64))
+    tm = cell_mass(n.time, n.log_st, grid.time_edges())
+    fm = cell_mass(n.erb, n.log_se, grid.erb_edges())
+    num = np.einsum("km,mf,kf->k", tm, cells, fm)
+    den = (tm**2).sum(1) * (fm**2).sum(1)
+    n.log_energy = np.log(np.maximum(num / np.maximum(den, 1e-30), 1e-30))
+    return n
+
+
+def hybrid_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, channel: int = 0) -> Noise:
+    """A coarse grid of k // 4 Gaussians at half the target's energy for the background, then the rest
+    placed greedily on top of it."""
+    bg = grid_init(max(1, k // 4), grid, cells, opts, channel)
+    bg.log_energy = bg.log_energy - math.log(2.0)
+    return greedy_init(k - len(bg), grid, cells, opts, channel, start=bg)
+
+
+def greedy_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, channel: int = 0,
+                start: Noise | None = None) -> Noise:
+    """start's Gaussians followed by k Gaussians of the init widths, each placed where cells^compress
+    most exceeds the model so far, with the energy that makes the model equal the target at that cell."""
     a = opts.compress
     st, se = math.log(opts.init_st_ms / 1000), math.log(opts.init_se_erb)
     te, ee = grid.time_edges(), grid.erb_edges()
     tcen, ecen = 0.5 * (te[1:] + te[:-1]), 0.5 * (ee[1:] + ee[:-1])
     model = np.zeros_like(cells)
+    if start is not None and len(start):
+        model = (cell_mass(start.time, start.log_st, te) * np.exp(start.log_energy)[:, None]).T @ \
+            cell_mass(start.erb, start.log_se, ee)
     tga = cells**a
     fm_all = cell_mass(ecen, np.full(len(ecen), se), ee)  # [B, B]: Gaussian centred on bin b
     out = np.zeros((k, 3))
@@ -98,8 +133,12 @@ def greedy_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, ch
         energy = need / max(tm[m - lo] * fm[f], 1e-30)
         model[lo:hi] += energy * np.outer(tm, fm)
         out[i] = (tcen[m], ecen[f], math.log(energy))
-    return Noise(time=out[:, 0], erb=out[:, 1], log_st=np.full(k, st), log_se=np.full(k, se), log_energy=out[:, 2],
-                 channel=np.full(k, channel, np.int64))
+    new = Noise(time=out[:, 0], erb=out[:, 1], log_st=np.full(k, st), log_se=np.full(k, se), log_energy=out[:, 2],
+                channel=np.full(k, channel, np.int64))
+    if start is None or not len(start):
+        return new
+    return Noise(*(np.concatenate([getattr(start, f), getattr(new, f)]) for f in
+                   ("time", "erb", "log_st", "log_se", "log_energy", "channel")))
 
 
 def _mass(edges: torch.Tensor, centre: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
@@ -137,15 +176,23 @@ def _band_energy(te: torch.Tensor, t: torch.Tensor, st: torch.Tensor, energy: to
 
 
 def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: NoiseFitOptions | None = None,
-                      channel: int = 0) -> Noise:
-    """k noise Gaussians fitted to one channel's residual [samples] (energies not yet scaled by gain_db)."""
+                      channel: int = 0, tonal: np.ndarray | None = None) -> Noise:
+    """k noise Gaussians fitted to one channel's residual [samples] (energies not yet scaled by gain_db);
+    tonal [samples], the decoded tonal part, is needed for the "total" target."""
     opts = opts or NoiseFitOptions()
     residual = np.asarray(residual, np.float64)
     grid = Grid.for_signal(sample_rate, residual.size)
     if k <= 0 or not np.any(residual):
         return Noise.empty()
-    edges, tgt, floor = band_target(residual, grid, opts)
-    p0 = greedy_init(k, grid, _smooth(analyse(residual, grid), opts.smooth_frames), opts, channel)
+    base = None
+    if opts.target == "total" and tonal is not None:
+        tonal = np.asarray(tonal, np.float64)
+        _, base, _ = band_target(tonal, grid, opts)
+        edges, tgt, floor = band_target(residual + tonal, grid, opts)
+    else:
+        edges, tgt, floor = band_target(residual, grid, opts)
+    init = hybrid_init if opts.init == "hybrid" else greedy_init
+    p0 = init(k, grid, _smooth(analyse(residual, grid), opts.smooth_frames), opts, channel)
     if opts.steps <= 0 or tgt.shape[0] < 2:
         return p0
     dt = grid.hop / sample_rate
@@ -160,6 +207,7 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
     ee = grid.erb_edges()
     be = torch.tensor(ee[edges], **f32)
     tgt_log = torch.log(torch.tensor(tgt, **f32) + floor)
+    base_t = torch.tensor(base, **f32) if base is not None else 0.0
     opt = torch.optim.Adam([t, e, lst, lse, le], lr=opts.lr)
     lo_st, hi_st = math.log(opts.min_st_ms / 1000), math.log(opts.max_st_ms / 1000)
     lo_se, hi_se = math.log(opts.min_se_erb), math.log(opts.max_se_erb)
@@ -168,7 +216,7 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
             g["lr"] = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / opts.steps)))
         fm = _mass(be, e, torch.exp(lse))
         band = _band_energy(te, t, torch.exp(lst) / dt, torch.exp(le), fm)
-        loss = (torch.log(band + floor) - tgt_log).abs().mean()
+        loss = (torch.log(band + base_t + floor) - tgt_log).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -182,16 +230,20 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
                  log_energy=le.detach().double().numpy(), channel=np.full(k, channel, np.int64))
 
 
-def fit_noise(residual: np.ndarray, sample_rate: int, k: int, opts: NoiseFitOptions | None = None) -> Noise:
+def fit_noise(residual: np.ndarray, sample_rate: int, k: int, opts: NoiseFitOptions | None = None,
+              tonal: np.ndarray | None = None) -> Noise:
     """k noise Gaussians (split over channels by residual energy) fitted to residual [C, N] in model
-    channels, energies scaled by opts.gain_db."""
+    channels (tonal [C, N]: the decoded tonal part, for the "total" target), energies scaled by
+    opts.gain_db."""
     opts = opts or NoiseFitOptions()
     residual = np.atleast_2d(np.asarray(residual, np.float64))
     energy = (residual**2).sum(axis=1)
     share = energy / energy.sum() if energy.sum() > 0 else np.full(len(energy), 1 / len(energy))
     counts = np.floor(share * k).astype(int)
     counts[int(np.argmax(share))] += k - counts.sum()
-    parts = [fit_noise_channel(residual[c], sample_rate, int(counts[c]), opts, c) for c in range(residual.shape[0])]
+    tonal = None if tonal is None else np.atleast_2d(np.asarray(tonal, np.float64))
+    parts = [fit_noise_channel(residual[c], sample_rate, int(counts[c]), opts, c,
+                               None if tonal is None else tonal[c]) for c in range(residual.shape[0])]
     parts = [p for p in parts if len(p)]
     if not parts:
         return Noise.empty()
