@@ -16,27 +16,29 @@ from audio_gs.errors import AudioGSError
 
 
 def _encode_and_report(atoms, target_out, target_model, n_samples, cfg, out_path, qat_steps):
-    """QAT (when qat_steps > 0 and a target is known), write out_path, print sizes and SNRs."""
-    from audio_gs.encoder.coding import read_atoms, write_ags
+    """QAT (when qat_steps > 0 and a target is known), write out_path, print sizes and SNRs. With the
+    original known, the file is made as `encode` makes it (amplitudes re-solved, noise Gaussians
+    and rate control as cfg says); without it, the atoms alone are quantized."""
+    from audio_gs.audio_io import atomic_write
+    from audio_gs.encoder.coding import write_ags
+    from audio_gs.encoder.encode import encode_fitted
     from audio_gs.encoder.losses import snr_db
     from audio_gs.encoder.qat import qat_finetune
     from audio_gs.encoder.render import render
 
-    coded = atoms
-    if qat_steps and target_model is not None:
-        coded = qat_finetune(atoms, target_model, n_samples, cfg, qat_steps)
-    n_bytes = write_ags(out_path, coded, n_samples, bits_per_param=cfg["bits_per_param"],
-                        bit_allocation=cfg["bit_allocation"], target=target_model)
-    print(f"wrote {out_path}: {len(atoms)} Gaussians, {n_bytes:,} bytes "
-          f"({8 * n_bytes / max(len(atoms), 1):.1f} bits per Gaussian)")
-    if target_out is not None:
-        decoded, _ = read_atoms(out_path)
-        snr_float = snr_db(target_out, render(atoms, n_samples))
-        snr_coded = snr_db(target_out, render(decoded, n_samples))
-        print(f"SNR before quantization {snr_float:.2f} dB, after {snr_coded:.2f} dB "
-              f"({'with' if coded is not atoms else 'without'} quantization-aware fine-tuning)")
-        print(compression_summary(n_samples, target_out.shape[0], atoms.sample_rate, n_bytes, snr_coded))
-    return n_bytes
+    if target_model is None:
+        n_bytes = write_ags(out_path, atoms, n_samples, bits_per_param=cfg["bits_per_param"],
+                            bit_allocation=cfg["bit_allocation"])
+        print(f"wrote {out_path}: {len(atoms)} Gaussians, {n_bytes:,} bytes "
+              f"({8 * n_bytes / max(len(atoms), 1):.1f} bits per Gaussian)")
+        return n_bytes
+    coded = qat_finetune(atoms, target_model, n_samples, cfg, qat_steps) if qat_steps else atoms
+    enc = encode_fitted(coded, target_model, n_samples, cfg)
+    atomic_write(out_path, lambda tmp: Path(tmp).write_bytes(enc.data))
+    report_encoded(enc, target_out, out_path)
+    print(f"SNR before quantization {snr_db(target_out, render(atoms, n_samples)):.2f} dB "
+          f"({'with' if qat_steps else 'without'} quantization-aware fine-tuning)")
+    return len(enc.data)
 
 
 def report_encoded(enc, x, out_path) -> None:
