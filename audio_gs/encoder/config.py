@@ -56,6 +56,7 @@ DEFAULTS: dict = {
     "noise_steps": 400,  # Adam steps of the noise fit
     "noise_gain_db": -3.0,  # the noise layer's energy relative to the hole it fills
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
+    "tonal_max_hz": None,  # no tonal atom above this frequency (Hz): the noise Gaussians carry the band above
     "kbps": None,  # target bitrate: choose the number of atoms so that the .ags file lands on it
     "importance_exponent": 0.5,  # rate control drops atoms by energy / local level ** this
     "rate_surplus": 0.08,  # atoms fitted beyond the estimate, for the rate control to choose from
@@ -122,6 +123,8 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config headroom_db must be a number from 0 to 60 (dB below full scale)")
     if cfg["kbps"] is not None and not (_is_number(cfg["kbps"]) and 0.5 <= cfg["kbps"] <= 1000):
         raise AudioGSError("config kbps must be a number of kbit/s from 0.5 to 1000")
+    if cfg["tonal_max_hz"] is not None and not (_is_number(cfg["tonal_max_hz"]) and cfg["tonal_max_hz"] > 0):
+        raise AudioGSError("config tonal_max_hz must be a positive frequency in Hz (or null for none)")
     if not (_is_number(cfg["noise_per_second"]) and 0 <= cfg["noise_per_second"] <= 1000):
         raise AudioGSError("config noise_per_second must be a number from 0 to 1000")
     steps = cfg["add_gaussians_steps"]

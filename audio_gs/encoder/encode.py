@@ -127,7 +127,7 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -
         if more < 1:
             break
         atoms = add_atoms(atoms, target, more, scales_ms=cfg["scales_ms"], per_round=cfg["mp_atoms_per_round"],
-                          norm=norm)
+                          norm=norm, max_freq=cfg.get("tonal_max_hz"))
         atoms = solve_amplitudes(atoms, target, n_samples, iterations=10, norm=norm)
     if size(atoms, noise) > aim:  # drop the least important atoms (bisection to 0.25 % of the atoms)
         order = np.argsort(-importance(atoms, target, float(cfg["importance_exponent"])), kind="stable")

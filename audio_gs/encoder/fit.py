@@ -49,7 +49,8 @@ class Start:
 
 
 def _bounds(cfg: dict, sample_rate: int) -> dict:
-    return {"max_freq": sample_rate / 2,
+    top = sample_rate / 2 if cfg.get("tonal_max_hz") is None else min(float(cfg["tonal_max_hz"]), sample_rate / 2)
+    return {"max_freq": top,
             "sigma_range": (max(cfg["min_sigma_ms"] / 1000, 1.0 / sample_rate), cfg["max_sigma_ms"] / 1000)}
 
 
@@ -138,7 +139,7 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     else:
         atoms = initialise(target, sample_rate, strategy.initial_count(), method=cfg["init_method"],
                            scales_ms=cfg["scales_ms"], per_round=cfg["mp_atoms_per_round"], seed=cfg["seed"],
-                           norm=norm)
+                           norm=norm, max_freq=cfg.get("tonal_max_hz"))
         atoms.n_channels, atoms.stereo_mode = n_channels, mode
     history: list = []
     bar = None

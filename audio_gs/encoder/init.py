@@ -114,12 +114,12 @@ def _atoms_from(cand: dict[str, torch.Tensor], idx: torch.Tensor, sr: int, n_cha
 
 def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: int = 40,
            ls_iterations: int = 10, dtype=torch.float32, refit_every: int = 0,
-           target: torch.Tensor | None = None, norm=None) -> Atoms:
+           target: torch.Tensor | None = None, norm=None, max_freq: float | None = None) -> Atoms:
     """Greedy matching pursuit on residual [C, N]: rounds of per_round separated best atoms, each round's
     amplitudes solved jointly by least squares, then subtracted. Returns the new atoms; with
     refit_every and target, all their amplitudes are re-solved against target every that many rounds.
     With a weighted norm (audio_gs.encoder.losses.MaskedNorm) the candidates' energies are weighted
-    by the norm at their place and the least squares use it."""
+    by the norm at their place and the least squares use it; with max_freq (Hz) no atom is placed above it."""
     n_channels, n = residual.shape
     residual = residual.detach().double().clone()
     new = Atoms.empty(sr, n_channels, dtype=dtype)
@@ -130,6 +130,9 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
         if norm is not None and len(cand["score"]):
             cand["score"] = cand["score"] * torch.as_tensor(
                 norm.weight_at_points(cand["time"].numpy(), cand["freq"].numpy(), cand["channel"].numpy()))
+        if max_freq is not None and len(cand["score"]):
+            keep = cand["freq"] <= max_freq
+            cand = {name: v[keep] for name, v in cand.items()}
         idx = select_separated(cand, k)
         if len(idx) == 0:
             break
@@ -145,14 +148,15 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
 
 
 def initialise(x: torch.Tensor, sr: int, n_atoms: int, method: str = "mp", scales_ms=(1, 2, 4, 8, 16, 32, 64),
-               per_round: int = 40, seed: int = 0, dtype=torch.float32, norm=None) -> Atoms:
+               per_round: int = 40, seed: int = 0, dtype=torch.float32, norm=None,
+               max_freq: float | None = None) -> Atoms:
     """Atoms for signal x [C, N] (model channels) by the named method, amplitudes by least squares."""
     n_channels, n = x.shape
     scales_s = [float(s) / 1000 for s in scales_ms]
     x64 = x.detach().double()
     if method == "mp":
         return pursue(x64, sr, n_atoms, scales_s, per_round=per_round, dtype=dtype, refit_every=10, target=x64,
-                      norm=norm)
+                      norm=norm, max_freq=max_freq)
     if method == "peaks":
         cand = candidates(x64, sr, scales_s, per_scale=4 * n_atoms)
         atoms = _atoms_from(cand, select_separated(cand, n_atoms), sr, n_channels, dtype)

@@ -71,6 +71,7 @@ def test_missing_config_file(tmp_path):
     ({"ls_every": 2.5}, "ls_every"),
     ({"headroom_db": -1}, "headroom_db"),
     ({"normalize": "yes"}, "normalize"),
+    ({"tonal_max_hz": -5}, "tonal_max_hz"),
 ])
 def test_values_a_fit_cannot_use_are_refused_up_front(overrides, fragment):
     with pytest.raises(AudioGSError, match=fragment):

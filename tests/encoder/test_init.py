@@ -71,3 +71,12 @@ def test_stereo_atoms_go_to_the_channel_that_holds_the_sound():
     x = torch.from_numpy(np.stack([tone(sr, 0.5, 500, 0.5), np.zeros(4000, np.float32)]))
     atoms = initialise(x, sr, 5, method="mp")
     assert torch.all(atoms.channel == 0)
+
+
+def test_matching_pursuit_places_no_atom_above_max_freq():
+    sr = 8000
+    x = torch.from_numpy(tone(sr, 0.5, 500, 0.3) + tone(sr, 0.5, 3000, 0.3))[None]
+    atoms = initialise(x, sr, 40, method="mp", max_freq=1500.0)
+    assert len(atoms) > 0 and torch.all(atoms.freq <= 1500.0)
+    full = initialise(x, sr, 40, method="mp")
+    assert torch.any(full.freq > 2500.0)  # without the cap the 3 kHz tone gets atoms
