@@ -415,6 +415,12 @@ def section_bd(ctx: Context) -> Section:
             continue
         sec.table(["category", "audio_gs series", "vs codec", f"BD-rate ({label}) mean", "min clip", "max clip",
                    f"BD-{label} mean", "clip range", "clips"], rows, note=sentence)
+    per_clip = [[r["category"], r["clip"], r["series"], r["codec"]]
+                + [_pct(r[f"bd_rate_{key}_pct"]) for _, _, key, _ in BD_METRICS]
+                for _, r in ctx.per_clip_bd.iterrows()]
+    sec.text("Every clip's BD-rate (the rows behind the means; also in bd_per_clip.csv with the BD-quality values):")
+    sec.table(["category", "clip", "audio_gs series", "vs codec"] + [f"BD-rate ({lb})" for _, lb, _, _ in BD_METRICS],
+              per_clip, collapsed=True)
     gaps: dict = {}  # reason -> {pair: [metrics]}
     for _, r in ctx.per_clip_bd.iterrows():
         pair = f"{r['clip']} vs {r['codec']}" + ("" if _one_series(ctx.cat_bd, r["category"]) else f" ({r['series']})")

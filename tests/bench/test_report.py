@@ -181,3 +181,10 @@ def test_publish_copies_the_report_and_refuses_an_unbuilt_one(built, tmp_path):
     assert (dest / "figures" / "rd_speech.png").is_file()
     with pytest.raises(AudioGSError, match="no index.html"):
         RP.publish(tmp_path / "empty", tmp_path / "x")
+
+
+def test_every_clips_bd_rate_is_listed_behind_the_means(built):
+    md = built["md"]
+    rows = [ln for ln in md.splitlines() if ln.startswith("| speech | c") and "| audio_gs-speech | opus |" in ln]
+    assert len(rows) == 2  # one row per clip for this pair
+    assert "<details><summary>" in built["html"]
