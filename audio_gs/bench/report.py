@@ -164,7 +164,7 @@ def bd_table(df):
     return per_clip, cat.reset_index()
 
 
-def spread_sentence(cat_bd, per_clip, key: str, label: str) -> str:
+def spread_sentence(cat_bd, key: str, label: str) -> str:
     """Whether the sign of each category mean of BD-rate on `label` holds on every clip, in one paragraph."""
     col = f"bd_rate_{key}_pct"
     if cat_bd.empty or col not in cat_bd:
@@ -409,7 +409,7 @@ def section_bd(ctx: Context) -> Section:
                          _pct(r[f"{col}_max"]), f"{_fmt(r[qcol], 2)} {unit}".strip(),
                          f"{_fmt(r[f'{qcol}_min'], 2)} to {_fmt(r[f'{qcol}_max'], 2)}",
                          f"{int(r[f'{col}_n'])} of {int(r['clips'])}"])
-        sentence = spread_sentence(ctx.cat_bd, ctx.per_clip_bd, key, label)
+        sentence = spread_sentence(ctx.cat_bd, key, label)
         if not rows:
             sec.text(sentence)
             continue
