@@ -1,5 +1,6 @@
-# audio_gs benchmark: fit -> quantize (.ags) -> decode -> metrics, against Opus / MP3 / Vorbis,
-# aggregated into results/metrics.csv and published as reports/index.html.
+# audio_gs benchmark: fit at a target bitrate (.ags) or fit -> quantize at a Gaussian count, decode,
+# score, against Opus / MP3 / Vorbis / AAC / Codec 2, aggregated into results/metrics.csv and published
+# as reports/index.html.
 #
 #   snakemake --cores 2                           # default grid (params/benchmark.yaml)
 #   snakemake --cores 2 --config profile=smoke    # tiny grid (tests)
@@ -7,6 +8,8 @@
 #   snakemake --profile profiles/slurm            # same grid on a Slurm cluster
 #
 # Every rule is a few lines calling `audio-gs` or an audio_gs module; the logic lives in the package.
+# Short work is batched to spare interpreter start-ups: one baseline job codes every rate of a codec
+# for a clip, one score job scores every point of one system (a codec, or an audio_gs config) for a clip.
 # Every path and value in a shell command is quoted ({x:q}, or shlex.quote in a params function):
 # dataset file names come from users (spaces, quotes, `$(...)`), so they are data, never shell.
 # Clip metadata (titles, licences) never enters a command line: the reference command looks it up.
@@ -51,9 +54,16 @@ CLIPS = B.select_clips(P, SOURCES, "datasets")
 LISTED = [c for c in CLIPS.values() if c.source == "sources.yaml"]
 GS = B.ags_points(P, CLIPS)
 BL = B.baseline_points(P, CLIPS)
+SYSTEM_POINTS = {}  # (clip, system) -> the points one score job scores
+for _p in GS + BL:
+    SYSTEM_POINTS.setdefault((_p["clip"], _p["system"]), []).append(_p)
 FIT = P["fit"]
 CONDA_ENV = "envs/audio_gs.yaml"  # used with --use-conda / --sdm conda only
 CATS = sorted({c.category for c in CLIPS.values()})
+_BENCH_DIR = os.path.dirname(B.__file__)
+REPORT_CODE = [os.path.join(_BENCH_DIR, f) for f in ("report.py", "bd.py")] + sorted(
+    os.path.join(_BENCH_DIR, "templates", f) for f in os.listdir(os.path.join(_BENCH_DIR, "templates"))
+)
 # the interpreter running Snakemake runs the jobs too (no need to activate the venv); a venv inside
 # the repository is named by its relative path, so a clone elsewhere records the same job params
 def _here(path):
@@ -157,8 +167,49 @@ rule reference:
 
 
 # ---- audio_gs -------------------------------------------------------------------------------------
+def _add_steps():
+    steps = FIT.get("add_gaussians_steps")
+    return "--add_gaussians_steps " + " ".join(shlex.quote(str(s)) for s in steps) if steps else ""
+
+
+rule fit_rate:
+    """`audio-gs fit --kbps`: the encoder picks the Gaussian count, fits, adds noise Gaussians and
+    rate-controls; its model.ags (copied into coded/) is the file scored. Its wall time is the encode time."""
+    input:
+        ref=f"{R}/ref/{{clip}}.wav",
+        config="params/configs/{config}.yaml",
+    output:
+        ags=f"{R}/fit/{{clip}}/{{config}}/k{{kbps}}/model.ags",
+        summary=f"{R}/fit/{{clip}}/{{config}}/k{{kbps}}/summary.json",
+        figure=f"{R}/fit/{{clip}}/{{config}}/k{{kbps}}/train/gaussians_visualization.png",
+        coded=f"{R}/coded/{{clip}}/gs-{{config}}/k{{kbps}}.ags",
+    params:
+        ags=AGS,
+        log_dir=lambda w, output: os.path.dirname(output.ags),
+        sr=lambda w: P["categories"][CLIPS[w.clip].category]["sample_rate"],
+        steps=FIT["steps"],
+        seed=FIT.get("seed", 0),
+        add=_add_steps(),
+    log:
+        f"{LOGS}/fit_rate/{{clip}}/{{config}}/k{{kbps}}.log",
+    benchmark:
+        f"{BENCH}/fit_rate/{{clip}}/{{config}}/k{{kbps}}.tsv"
+    threads: FIT.get("threads", 1)
+    priority: 10  # long jobs first, so the short ones fill the tail
+    resources:
+        mem_mb=FIT.get("mem_mb", 3000),
+        runtime=FIT.get("runtime_min", 60),
+    conda:
+        CONDA_ENV
+    shell:
+        "(OMP_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads} "
+        "{params.ags} fit --input_path {input.ref:q} --config {input.config:q} --kbps {wildcards.kbps:q} "
+        "--num_steps {params.steps:q} --sample_rate {params.sr:q} --seed {params.seed:q} {params.add} "
+        "--log_dir {params.log_dir:q} --no-progress && cp {output.ags:q} {output.coded:q}) > {log:q} 2>&1"
+
+
 rule fit:
-    """`audio-gs fit` on the reference excerpt: the encoder (its wall time is the encode time)."""
+    """`audio-gs fit --num_gaussians` (a count point; quantized by the next rule)."""
     input:
         ref=f"{R}/ref/{{clip}}.wav",
         config="params/configs/{config}.yaml",
@@ -172,17 +223,13 @@ rule fit:
         sr=lambda w: P["categories"][CLIPS[w.clip].category]["sample_rate"],
         steps=FIT["steps"],
         seed=FIT.get("seed", 0),
-        add=(
-            "--add_gaussians_steps " + " ".join(shlex.quote(str(s)) for s in FIT["add_gaussians_steps"])
-            if FIT.get("add_gaussians_steps")
-            else ""
-        ),
+        add=_add_steps(),
     log:
         f"{LOGS}/fit/{{clip}}/{{config}}/n{{ngauss}}.log",
     benchmark:
         f"{BENCH}/fit/{{clip}}/{{config}}/n{{ngauss}}.tsv"
     threads: FIT.get("threads", 1)
-    priority: 10  # long jobs first, so the short ones fill the tail
+    priority: 10
     resources:
         mem_mb=FIT.get("mem_mb", 3000),
         runtime=FIT.get("runtime_min", 60),
@@ -191,13 +238,12 @@ rule fit:
     shell:
         "OMP_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads} "
         "{params.ags} fit --input_path {input.ref:q} --config {input.config:q} --num_gaussians {wildcards.ngauss:q} "
-        "--num_steps {params.steps:q} --sample_rate {params.sr:q} --seed {params.seed:q} "
-        "{params.add} "
+        "--num_steps {params.steps:q} --sample_rate {params.sr:q} --seed {params.seed:q} {params.add} "
         "--log_dir {params.log_dir:q} --no-progress > {log:q} 2>&1"
 
 
 rule quantize:
-    """`audio-gs quantize`: the fitted Gaussians as an .ags file at a given bits per parameter."""
+    """`audio-gs quantize`: a count point's fitted Gaussians as an .ags file at given bits per parameter."""
     input:
         f"{R}/fit/{{clip}}/{{config}}/n{{ngauss}}/final.pth",
     output:
@@ -219,109 +265,98 @@ rule quantize:
 
 
 rule decode:
-    """`audio-gs decode`: the .ags file alone back to audio; then its decode time, measured in-process."""
+    """An .ags file decoded from the file alone (read_ags + render, as `audio-gs decode`), and the decode
+    time measured in the same process (best of 3 after a warm-up)."""
     input:
-        f"{R}/coded/{{clip}}/gs-{{config}}/n{{ngauss}}_b{{bits}}.ags",
+        f"{R}/coded/{{clip}}/gs-{{config}}/{{point}}.ags",
     output:
-        wav=f"{R}/decoded/{{clip}}/gs-{{config}}/n{{ngauss}}_b{{bits}}.wav",
-        timing=f"{R}/decoded/{{clip}}/gs-{{config}}/n{{ngauss}}_b{{bits}}.timing.json",
+        wav=f"{R}/decoded/{{clip}}/gs-{{config}}/{{point}}.wav",
+        timing=f"{R}/decoded/{{clip}}/gs-{{config}}/{{point}}.timing.json",
     params:
         py=PY,
-        ags=AGS,
     log:
-        f"{LOGS}/decode/{{clip}}/gs-{{config}}/n{{ngauss}}_b{{bits}}.log",
+        f"{LOGS}/decode/{{clip}}/gs-{{config}}/{{point}}.log",
     benchmark:
-        f"{BENCH}/decode/{{clip}}/gs-{{config}}/n{{ngauss}}_b{{bits}}.tsv"
+        f"{BENCH}/decode/{{clip}}/gs-{{config}}/{{point}}.tsv"
     resources:
         mem_mb=1500,
         runtime=10,
     conda:
         CONDA_ENV
     shell:
-        "(OMP_NUM_THREADS=1 {params.ags} decode {input:q} -o {output.wav:q} && "
-        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.benchmark time-decode {input:q} -o {output.timing:q}) > {log:q} 2>&1"
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.benchmark decode {input:q} -o {output.wav:q} "
+        "--timing {output.timing:q} > {log:q} 2>&1"
 
 
 # ---- standard codecs ------------------------------------------------------------------------------
 rule baseline:
-    """Opus / MP3 / Vorbis through libsndfile at a target bitrate (real size measured), decoded back."""
+    """Every target rate of one codec for one clip (Opus / MP3 / Vorbis through libsndfile, AAC through
+    PyAV, Codec 2 through pycodec2): coded files with their real size, decoded and aligned WAVs, facts."""
     input:
         f"{R}/ref/{{clip}}.wav",
     output:
-        coded=f"{R}/coded/{{clip}}/{{codec}}/k{{kbps}}.{{codec}}",
-        wav=f"{R}/decoded/{{clip}}/{{codec}}/k{{kbps}}.wav",
-        info=f"{R}/decoded/{{clip}}/{{codec}}/k{{kbps}}.info.json",
+        coded=directory(f"{R}/coded/{{clip}}/{{codec}}"),
+        decoded=directory(f"{R}/decoded/{{clip}}/{{codec}}"),
     params:
         py=PY,
+        rates=lambda w: " ".join(
+            shlex.quote(B.kbps_label(k)) for k in B.category_baselines(P, CLIPS[w.clip].category)[w.codec]
+        ),
     log:
-        f"{LOGS}/baseline/{{clip}}/{{codec}}/k{{kbps}}.log",
+        f"{LOGS}/baseline/{{clip}}/{{codec}}.log",
     benchmark:
-        f"{BENCH}/baseline/{{clip}}/{{codec}}/k{{kbps}}.tsv"
+        f"{BENCH}/baseline/{{clip}}/{{codec}}.tsv"
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=1500,
+        runtime=20,
     conda:
         CONDA_ENV
     shell:
-        "{params.py} audio_gs.bench.baselines roundtrip {input:q} -o {output.coded:q} --decoded {output.wav:q} "
-        "--codec {wildcards.codec:q} --kbps {wildcards.kbps:q} --info {output.info:q} > {log:q} 2>&1"
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.benchmark baselines {input:q} --codec {wildcards.codec:q} "
+        "--kbps {params.rates} --coded_dir {output.coded:q} --decoded_dir {output.decoded:q} > {log:q} 2>&1"
 
 
 # ---- scoring and report ---------------------------------------------------------------------------
-def metrics_inputs(w):
-    d = {"ref": f"{R}/ref/{w.clip}.wav", "decoded": f"{R}/decoded/{w.clip}/{w.system}/{w.point}.wav"}
+def score_inputs(w):
+    points = SYSTEM_POINTS[(w.clip, w.system)]
+    d = {"ref": f"{R}/ref/{w.clip}.wav"}
     if w.system.startswith("gs-"):
-        g = B.parse_point(w.system, w.point)
-        d["coded"] = f"{R}/coded/{w.clip}/{w.system}/{w.point}.ags"
-        d["timing"] = f"{R}/decoded/{w.clip}/{w.system}/{w.point}.timing.json"
-        d["summary"] = f"{R}/fit/{w.clip}/{g['config']}/n{g['gaussians']}/summary.json"
+        d["files"] = [f for p in points for f in B.point_files(R, p).values()]
     else:
-        d["coded"] = f"{R}/coded/{w.clip}/{w.system}/{w.point}.{w.system}"
-        d["timing"] = f"{R}/decoded/{w.clip}/{w.system}/{w.point}.info.json"
+        d["coded"] = f"{R}/coded/{w.clip}/{w.system}"
+        d["decoded"] = f"{R}/decoded/{w.clip}/{w.system}"
     return d
 
 
-def metrics_meta(w):
-    g = B.parse_point(w.system, w.point)
-    g.update(clip=w.clip, category=CLIPS[w.clip].category, profile=PROFILE)
-    return " ".join(f"--meta {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in g.items())
-
-
-rule metrics:
-    """Every metric of one decoded file against the reference (missing ones recorded with the reason)."""
+rule score:
+    """Every metric of every decoded file of one system (a codec, or an audio_gs config) for one clip,
+    in one process; a metric that cannot be computed is recorded as missing with its reason."""
     input:
-        unpack(metrics_inputs),
+        unpack(score_inputs),
     output:
-        f"{R}/rows/{{clip}}/{{system}}/{{point}}.json",
+        f"{R}/rows/{{clip}}/{{system}}.json",
     params:
         py=PY,
-        meta=metrics_meta,
+        plan=lambda w: json.dumps(B.score_plan(R, SYSTEM_POINTS[(w.clip, w.system)], extra={"profile": PROFILE})),
         mode=lambda w: P["categories"][CLIPS[w.clip].category].get("visqol_mode", "audio"),
-        extra=lambda w, input: (
-            f"--fit_summary {shlex.quote(input.summary)}"
-            if w.system.startswith("gs-")
-            else f"--codec_info {shlex.quote(input.timing)}"
-        ),
     log:
-        f"{LOGS}/metrics/{{clip}}/{{system}}/{{point}}.log",
+        f"{LOGS}/score/{{clip}}/{{system}}.log",
     benchmark:
-        f"{BENCH}/metrics/{{clip}}/{{system}}/{{point}}.tsv"
+        f"{BENCH}/score/{{clip}}/{{system}}.tsv"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=30,
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.metrics --reference {input.ref:q} --decoded {input.decoded:q} "
-        "--coded_file {input.coded:q} --visqol_mode {params.mode:q} --timing_json {input.timing:q} {params.extra} "
-        "--meta decoded_path={input.decoded:q} --meta coded_path={input.coded:q} --meta reference_path={input.ref:q} "
-        "{params.meta} -o {output:q} > {log:q} 2>&1"
+        "OMP_NUM_THREADS=1 {params.py} audio_gs.bench.scoring --reference {input.ref:q} --plan {params.plan:q} "
+        "--visqol_mode {params.mode:q} -o {output:q} > {log:q} 2>&1"
 
 
 rule aggregate:
     """All rows into results/metrics.csv (one row per decoded file; tidy columns)."""
     input:
-        [f"{R}/rows/{p['clip']}/{p['system']}/{p['point']}.json" for p in GS + BL],
+        [f"{R}/rows/{clip}/{system}.json" for clip, system in sorted(SYSTEM_POINTS)],
     output:
         f"{R}/metrics.csv",
     params:
@@ -338,14 +373,13 @@ rule aggregate:
 
 
 rule report:
-    """RD plots, BD-rate, claims table, figures, audio players: reports/index.html + report.md."""
+    """RD plots (per category and per clip), BD-rate with its spread, codec libraries and overheads,
+    claims, figures, players, credits: reports/index.html + report.md, summary.json (headline metrics)."""
     input:
         csv=f"{R}/metrics.csv",
-        code=os.path.join(os.path.dirname(B.__file__), "report.py"),  # its code changed: rebuild the report
+        code=REPORT_CODE,  # its code or templates changed: rebuild the report
         refs=[f"{R}/ref/{c}.json" for c in CLIPS],
-        figures=sorted(
-            {f"{R}/fit/{p['clip']}/{p['config']}/n{p['count']}/train/gaussians_visualization.png" for p in GS}
-        ),
+        figures=sorted({f"{B.fit_dir(R, p)}/train/gaussians_visualization.png" for p in GS}),
         benchmark_yaml="params/benchmark.yaml",
     output:
         html=f"{REPORTS}/index.html",

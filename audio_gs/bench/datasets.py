@@ -1,7 +1,9 @@
 """Benchmark datasets: fetch the clips listed in datasets/sources.yaml, cut excerpts, find user files.
 
-A clip listed in sources.yaml is read from a mirror directory (env ``AUDIO_GS_MIRROR``, else the
-``mirror`` key of sources.yaml) or downloaded from its URL into a cache, checked against its sha256,
+A clip listed in sources.yaml is read from a mirror (env ``AUDIO_GS_MIRROR``: one or more directories
+separated by ``os.pathsep``, else the ``mirror`` key of sources.yaml: a directory or a list of them),
+looked up as ``<mirror>/<file>`` then ``<mirror>/<category>/<file>`` in each directory in turn, or
+downloaded from its URL into a cache; either way it is checked against its sha256,
 decoded, cut to [offset, offset + duration) seconds and written to ``datasets/<category>/<id>.flac``
 (16-bit FLAC at the source's rate and channels).
 
@@ -118,7 +120,11 @@ def load_sources(path: str | os.PathLike) -> dict:
         _check_numbers(c, f"sources {path}: clip {c['id']}")
         seen.add(c["id"])
         clips.append(dict(c))
-    return {"mirror": data.get("mirror"), "clips": clips}
+    mirror = data.get("mirror")
+    if mirror is not None and not (isinstance(mirror, str) or
+                                   (isinstance(mirror, list) and all(isinstance(m, str) and m for m in mirror))):
+        raise AudioGSError(f"sources {path}: mirror must be a directory or a list of directories")
+    return {"mirror": mirror, "clips": clips}
 
 
 def file_name_problem(name) -> str | None:
@@ -156,16 +162,36 @@ def _inside(folder: Path, name: str, what: str) -> Path:
     return p
 
 
-def resolve_mirror(configured: str | os.PathLike | None = None, base: str | os.PathLike | None = None) -> Path | None:
-    """The mirror directory: env AUDIO_GS_MIRROR, else `configured` (relative to base); None if absent."""
+def resolve_mirrors(configured: str | os.PathLike | list | None = None,
+                    base: str | os.PathLike | None = None) -> list[Path]:
+    """The mirror directories that exist, in lookup order.
+
+    Env AUDIO_GS_MIRROR (directories separated by os.pathsep) wins; else `configured`, a directory or a
+    list of them, relative ones taken from `base`. Directories that do not exist are left out.
+    """
     env = os.environ.get(MIRROR_ENV)
-    candidate = env if env else configured
-    if not candidate:
-        return None
-    p = Path(candidate).expanduser()
-    if not p.is_absolute() and base is not None and not env:
-        p = Path(base) / p
-    return p if p.is_dir() else None
+    if env:
+        candidates = [Path(c).expanduser() for c in env.split(os.pathsep) if c]
+    else:
+        items = [] if configured is None else [configured] if isinstance(configured, (str, os.PathLike)) else configured
+        candidates = []
+        for c in items:
+            p = Path(c).expanduser()
+            candidates.append(Path(base) / p if not p.is_absolute() and base is not None else p)
+    return [p for p in candidates if p.is_dir()]
+
+
+def _mirror_candidates(mirror, clip: dict) -> list[Path]:
+    """Every place a listed clip may lie in the mirror(s): <m>/<file>, then <m>/<category>/<file>.
+
+    Each is resolved and must stay inside its mirror directory (a symlink leading out is refused).
+    """
+    mirrors = [] if mirror is None else [mirror] if isinstance(mirror, (str, os.PathLike)) else list(mirror)
+    names = [clip["file"]]
+    cat = clip.get("category")
+    if isinstance(cat, str) and ID_RE.match(cat):  # a category is a plain name: never a path
+        names.append(f"{cat}/{clip['file']}")
+    return [_inside(Path(m), n, f"{clip['id']}: mirror file") for m in mirrors for n in names]
 
 
 def default_cache_dir() -> Path:
@@ -249,9 +275,10 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str, max_bytes: int, 
     return atomic_write(dest, _fetch)
 
 
-def fetch_source(clip: dict, mirror: Path | None = None, cache_dir: Path | None = None, *,
+def fetch_source(clip: dict, mirror: Path | list[Path] | None = None, cache_dir: Path | None = None, *,
                  deadline_s: float = DOWNLOAD_DEADLINE_S) -> Path:
-    """Path of the verified source bytes of a listed clip: from the mirror, else downloaded from its URL.
+    """Path of the verified source bytes of a listed clip: from a mirror directory (one or a list, each
+    searched as <m>/<file> then <m>/<category>/<file>), else downloaded from its URL.
 
     A mirror file whose size or hash does not match is an error (it is not silently replaced by a
     download). Downloads are https only, capped at the entry's `bytes` (DEFAULT_MAX_BYTES without it).
@@ -260,15 +287,16 @@ def fetch_source(clip: dict, mirror: Path | None = None, cache_dir: Path | None 
     problem = file_name_problem(name)
     if problem:
         raise AudioGSError(f"{clip['id']}: file {str(name)!r} {problem}")
-    if mirror is not None:
-        p = _inside(mirror, name, f"{clip['id']}: mirror file")
+    for p in _mirror_candidates(mirror, clip):
         if p.is_file():
             _check_size(p, clip, f"{clip['id']}: mirror file {p}")
             _check_hash(p, clip["sha256"], f"{clip['id']}: mirror file {p}")
             return p
     url = clip.get("url")
     if not url:
-        where = f"mirror {mirror}" if mirror else f"no mirror (set {MIRROR_ENV})"
+        looked = [str(m) for m in ([] if mirror is None else [mirror] if isinstance(mirror, (str, os.PathLike))
+                                   else mirror)]
+        where = f"mirror {', '.join(looked)}" if looked else f"no mirror (set {MIRROR_ENV})"
         raise AudioGSError(f"{clip['id']}: {name} not found ({where}) and no url to download it from")
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     cached = _inside(cache_dir, f"{clip['sha256'].lower()[:16]}/{name}", f"{clip['id']}: cache file")
@@ -281,7 +309,8 @@ def fetch_source(clip: dict, mirror: Path | None = None, cache_dir: Path | None 
     return cached
 
 
-def fetch_clip(clip: dict, out_path: str | os.PathLike, mirror: Path | None = None, cache_dir: Path | None = None) -> Path:
+def fetch_clip(clip: dict, out_path: str | os.PathLike, mirror: Path | list[Path] | None = None,
+               cache_dir: Path | None = None) -> Path:
     """Fetch, verify, decode and cut a listed clip; write it as 16-bit FLAC to out_path."""
     src = fetch_source(clip, mirror, cache_dir)
     x, sr = load_audio(src, offset=float(clip.get("offset") or 0.0),
@@ -445,7 +474,8 @@ def main(argv=None) -> int:
     f.add_argument("--id", help="clip id (default: every clip)")
     f.add_argument("-o", "--output", help="output FLAC (default datasets/<category>/<id>.flac)")
     f.add_argument("--datasets_dir", default="datasets")
-    f.add_argument("--mirror", help=f"mirror directory (default: ${MIRROR_ENV}, else sources.yaml 'mirror')")
+    f.add_argument("--mirror", help=f"mirror directories separated by {os.pathsep!r} (default: ${MIRROR_ENV}, "
+                   "else sources.yaml 'mirror')")
     f.add_argument("--cache_dir", help=f"download cache (default ${CACHE_ENV} or ~/.cache/audio_gs/downloads)")
     r = sub.add_parser("reference", help="write the benchmark reference excerpt of a dataset file")
     r.add_argument("input")
@@ -468,14 +498,16 @@ def main(argv=None) -> int:
     if args.cmd == "fetch":
         src = load_sources(args.sources)
         base = Path(args.sources).resolve().parent.parent
-        mirror = Path(args.mirror) if args.mirror else resolve_mirror(src["mirror"], base)
+        mirror = ([Path(m) for m in args.mirror.split(os.pathsep) if m] if args.mirror
+                  else resolve_mirrors(src["mirror"], base))
         clips = [c for c in src["clips"] if args.id in (None, c["id"])]
         if not clips:
             raise AudioGSError(f"no clip with id {args.id!r} in {args.sources}")
         for c in clips:
             out = args.output if (args.output and args.id) else Path(args.datasets_dir) / c["category"] / f"{c['id']}.flac"
             fetch_clip(c, out, mirror, Path(args.cache_dir) if args.cache_dir else None)
-            print(f"{c['id']}: wrote {out} (from {'mirror ' + str(mirror) if mirror else c.get('url')})")
+            where = "mirror " + os.pathsep.join(map(str, mirror)) if mirror else c.get("url")
+            print(f"{c['id']}: wrote {out} (from {where})")
     elif args.cmd == "reference":
         info = make_reference(args.input, args.output, args.sample_rate, args.duration, args.offset, args.channels)
         if args.info_json:

@@ -1,4 +1,6 @@
-"""Quality, rate and speed metrics for one (reference, decoded) pair: one row of the benchmark.
+"""Quality, rate and speed metrics for one (reference, decoded) pair, and the row of the benchmark built
+from them with the facts of the files beside the decoded one (score_item; audio_gs.bench.scoring scores
+many files in one process).
 
 Signals are float arrays [samples] or [channels, samples] at the same rate (Hz); multichannel
 signals are averaged to mono for the perceptual metrics. Every metric is computed on its own:
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
+from audio_gs.errors import AudioGSError
 from audio_gs.mel import mel_filterbank
 
 QUALITY_METRICS = ("snr_db", "segsnr_db", "si_sdr_db", "sdr_db", "pesq_wb", "stoi", "visqol", "lsd_db", "mel_distance")
@@ -331,15 +334,82 @@ def evaluate(ref: np.ndarray, deg: np.ndarray, sr: int, *, visqol_mode: str = "a
     return row
 
 
-# ---- command line -------------------------------------------------------------------------------
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(type(o).__name__)
+# ---- one row: a decoded file with the facts of its side files --------------------------------------
+CODEC_INFO_FIELDS = (("level", "codec_level"), ("target_reached", "target_reached"), ("encode_rate", "encode_rate"),
+                     ("delay_samples", "delay_samples"), ("levels_tried", "levels_tried"),
+                     ("library", "codec_library"), ("container_overhead_bytes", "container_overhead_bytes"),
+                     ("container_framing_bytes", "container_framing_bytes"), ("mode", "codec2_mode"))
+FIT_SUMMARY_FIELDS = (("n_gaussians", "gaussians_fitted"), ("n_noise_gaussians", "noise_gaussians"),
+                      ("snr_db", "fit_snr_db"), ("fit_seconds", "fit_seconds"), ("steps", "fit_steps"))
 
 
-def _finite_or_none(row: dict) -> dict:
-    """JSON has no inf: an infinite SNR (bit-exact) is written as 999.0 with a note."""
+def _read_json(path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise AudioGSError(f"{p}: no such file")
+    try:
+        return json.loads(p.read_text())
+    except ValueError as exc:
+        raise AudioGSError(f"{p}: not valid JSON ({exc})") from None
+
+
+def ags_overhead(coded) -> dict:
+    """Bytes of an .ags file that are not atom payload: its header (magic, version, rate, quantizer
+    ranges) and CRC32, as the codec's own parser counts them."""
+    from audio_gs import __version__
+    from audio_gs.codec.bitstream import unpack
+
+    _, _, info = unpack(Path(coded).read_bytes())
+    return {"codec_library": f"audio_gs {__version__}", "container_overhead_bytes": int(info["header_bytes"]) + 4,
+            "container_framing_bytes": 0}
+
+
+def item_facts(item: dict) -> tuple[dict, float | None, float | None]:
+    """(row fields, encode seconds, decode seconds) read from an item's side files."""
+    row: dict = {}
+    timing: dict = {}
+    for key in ("timing", "codec_info"):
+        if item.get(key) and Path(item[key]).is_file():
+            timing.update(_read_json(item[key]))
+    if item.get("codec_info"):
+        info = _read_json(item["codec_info"])
+        for src, dst in CODEC_INFO_FIELDS:
+            if src in info:
+                row[dst] = info[src]
+    enc = timing.get("encode_seconds")
+    if item.get("fit_summary"):
+        fs = _read_json(item["fit_summary"])
+        if enc is None and fs.get("fit_seconds") is not None:  # the fit is audio_gs's encoder
+            enc = float(fs["fit_seconds"]) + float(timing.get("quantize_seconds") or 0.0)
+        for src, dst in FIT_SUMMARY_FIELDS:
+            row[dst] = fs.get(src)
+        if fs.get("target_kbps") and row.get("gaussians") is None:
+            row["gaussians"] = fs.get("n_gaussians")  # rate point: the count the fit chose
+    if item.get("coded") and str(item["coded"]).endswith(".ags"):
+        row.update(ags_overhead(item["coded"]))
+    return row, enc, timing.get("decode_seconds")
+
+
+def score_item(ref: np.ndarray, sr: int, item: dict, *, visqol_mode: str = "audio", metrics=None) -> dict:
+    """One row: item['meta'], the facts of its side files and every metric of its decoded file vs ref."""
+    from audio_gs.audio_io import load_audio
+
+    row: dict = dict(item.get("meta") or {})
+    facts, enc, dec = item_facts(item)
+    row.update(facts)
+    deg, sr_d = load_audio(item["decoded"])
+    if sr_d != sr:
+        deg = np.stack([_resample(c, sr_d, sr) for c in deg.astype(np.float64)])
+    res = evaluate(ref, deg, sr, visqol_mode=visqol_mode, coded_file=item.get("coded"), encode_seconds=enc,
+                   decode_seconds=dec, metrics=metrics)
+    if sr_d != sr:
+        res["notes"]["resampled"] = f"decoded file at {sr_d} Hz resampled to the reference's {sr} Hz"
+    row.update(res)
+    return finite_or_none(row)
+
+
+def finite_or_none(row: dict) -> dict:
+    """JSON has no inf: an infinite SNR (bit-exact) is written as +-999.0 with a note."""
     for k, v in list(row.items()):
         if isinstance(v, float) and math.isinf(v):
             row[k] = 999.0 if v > 0 else -999.0
@@ -347,78 +417,54 @@ def _finite_or_none(row: dict) -> dict:
     return row
 
 
+def json_default(o):
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
+
+# ---- command line -------------------------------------------------------------------------------
 def main(argv=None) -> int:
+    """One decoded file scored against its reference (the pipeline scores many at once with
+    audio_gs.bench.scoring, which builds each row the same way)."""
     ap = argparse.ArgumentParser(prog="python -m audio_gs.bench.metrics", description="Metrics of one decoded file against its reference.")
     ap.add_argument("--reference", required=True, help="reference audio (the benchmark excerpt)")
     ap.add_argument("--decoded", required=True, help="decoded audio to score")
     ap.add_argument("--coded_file", help="the compressed file (.ags, .opus, ...): its real size gives kbps")
     ap.add_argument("--visqol_mode", default="audio", choices=("audio", "speech"))
-    ap.add_argument("--timing_json", action="append", default=[],
-                    help="JSON file(s) with encode_seconds / decode_seconds / fit_seconds (later files win)")
+    ap.add_argument("--timing_json", help="JSON file with encode_seconds / decode_seconds")
     ap.add_argument("--meta", action="append", default=[], help="KEY=VALUE copied into the row (repeatable)")
-    ap.add_argument("--meta_json", action="append", default=[], help="JSON file whose mapping is copied into the row")
     ap.add_argument("--fit_summary", help="summary.json of `audio-gs fit`: adds gaussians_fitted, fit_snr_db, fit_seconds, fit_steps")
-    ap.add_argument("--codec_info", action="append", default=[],
-                    help="baseline encode/decode info JSON: adds codec_level, target_reached, encode_rate, delay_samples")
+    ap.add_argument("--codec_info", help="baseline encode/decode info JSON: adds codec_level, codec_library, "
+                    "container_overhead_bytes, target_reached, encode_rate, delay_samples")
     ap.add_argument("--metrics", help="comma-separated subset of " + ",".join(QUALITY_METRICS))
     ap.add_argument("-o", "--output", required=True, help="row as JSON")
     args = ap.parse_args(argv)
 
     from audio_gs.audio_io import load_audio
-    from audio_gs.errors import AudioGSError
 
-    row: dict = {}
-    for mj in args.meta_json:
-        row.update(json.loads(Path(mj).read_text()))
+    meta: dict = {}
     for kv in args.meta:
         k, _, v = kv.partition("=")
         try:  # numbers and booleans keep their type; anything else is a string
-            row[k] = json.loads(v)
+            meta[k] = json.loads(v)
         except ValueError:
-            row[k] = v
-    for ci in args.codec_info:
-        info = json.loads(Path(ci).read_text())
-        for src, dst in (("level", "codec_level"), ("target_reached", "target_reached"), ("encode_rate", "encode_rate"),
-                         ("delay_samples", "delay_samples"), ("levels_tried", "levels_tried")):
-            if src in info:
-                row[dst] = info[src]
-    timing: dict = {}
-    for tj in args.timing_json:
-        p = Path(tj)
-        if p.is_file():
-            timing.update(json.loads(p.read_text()))
-    enc = timing.get("encode_seconds")
-    if enc is None and timing.get("fit_seconds") is not None:
-        enc = float(timing["fit_seconds"]) + float(timing.get("quantize_seconds") or 0.0)
-    if args.fit_summary:
-        fs = json.loads(Path(args.fit_summary).read_text())
-        if enc is None and fs.get("fit_seconds") is not None:  # the fit is audio_gs's encoder
-            enc = float(fs["fit_seconds"]) + float(timing.get("quantize_seconds") or 0.0)
-        for src, dst in (("n_gaussians", "gaussians_fitted"), ("snr_db", "fit_snr_db"), ("fit_seconds", "fit_seconds"),
-                         ("steps", "fit_steps")):
-            row[dst] = fs.get(src)
+            meta[k] = v
+    item = {"decoded": args.decoded, "coded": args.coded_file, "timing": args.timing_json,
+            "fit_summary": args.fit_summary, "codec_info": args.codec_info, "meta": meta}
     try:
         ref, sr = load_audio(args.reference)
-        deg, sr_d = load_audio(args.decoded)
+        row = score_item(ref, sr, item, visqol_mode=args.visqol_mode,
+                         metrics=args.metrics.split(",") if args.metrics else None)
     except AudioGSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if sr_d != sr:
-        deg = np.stack([_resample(c, sr_d, sr) for c in deg.astype(np.float64)])
-        row.setdefault("notes", {})
-    res = evaluate(ref, deg, sr, visqol_mode=args.visqol_mode, coded_file=args.coded_file,
-                   encode_seconds=enc, decode_seconds=timing.get("decode_seconds"),
-                   metrics=args.metrics.split(",") if args.metrics else None)
-    if sr_d != sr:
-        res["notes"]["resampled"] = f"decoded file at {sr_d} Hz resampled to the reference's {sr} Hz"
-    row.update(res)
-    _finite_or_none(row)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(row, indent=2, default=_json_default))
-    if row["missing"]:
-        for k, v in row["missing"].items():
-            print(f"metric {k} missing: {v}", file=sys.stderr)
+    out.write_text(json.dumps(row, indent=2, default=json_default))
+    for k, v in (row.get("missing") or {}).items():
+        print(f"metric {k} missing: {v}", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,7 @@ from synth import tone
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = (REPO / "../shared/datasets/librosa-data").resolve()
+OPEN_CLIPS = (REPO / "../shared/datasets/open-clips").resolve()
 
 
 def _write_tone(path, sr=16000, seconds=1.0, freq=440.0, channels=1):
@@ -37,20 +38,29 @@ def _clip(path, cid="c1", category="speech", **kw):
     return d
 
 
-def test_repo_sources_are_valid_and_list_eight_clips_in_four_categories():
+def test_repo_sources_are_valid_and_credit_every_clip():
     src = D.load_sources(REPO / "datasets" / "sources.yaml")
-    assert len(src["clips"]) == 8
-    assert {c["category"] for c in src["clips"]} == {"speech", "piano", "pop", "symphony"}
+    assert len(src["clips"]) == 34
+    cats = [c["category"] for c in src["clips"]]
+    assert set(cats) == {"speech", "piano", "pop", "symphony", "other"} and min(map(cats.count, set(cats))) >= 4
     for c in src["clips"]:
-        assert c["licence"] and c["attribution"] and c["url"].startswith("https://")
+        assert c["title"] and c["licence"] and c["attribution"] and c["url"].startswith("https://")
+        assert c.get("duration") is None or c["duration"] <= 10.0  # 10 s excerpts, or the whole (shorter) clip
 
 
-@pytest.mark.skipif(not (MIRROR / "MANIFEST.tsv").is_file(), reason="mirror ../shared/datasets/librosa-data absent")
-def test_repo_sources_match_the_mirror_manifest():
-    rows = [ln.split("\t") for ln in (MIRROR / "MANIFEST.tsv").read_text().splitlines()[1:] if ln.strip()]
-    manifest = {r[1]: (r[0], r[2]) for r in rows}
-    for c in D.load_sources(REPO / "datasets" / "sources.yaml")["clips"]:
-        assert manifest[c["file"]] == (c["category"], c["sha256"])
+@pytest.mark.parametrize("mirror", [MIRROR, OPEN_CLIPS])
+def test_repo_sources_match_the_mirror_manifests(mirror):
+    if not (mirror / "MANIFEST.tsv").is_file():
+        pytest.skip(f"mirror {mirror} absent")
+    lines = (mirror / "MANIFEST.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, ln.split("\t"))) for ln in lines[1:] if ln.strip()]
+    manifest = {Path(r["file"]).name: r for r in rows}
+    listed = {c["file"]: c for c in D.load_sources(REPO / "datasets" / "sources.yaml")["clips"]}
+    for name, r in manifest.items():  # every file of the mirror is listed, with its hash, size and category
+        c = listed[name]
+        assert (c["category"], c["sha256"]) == (r["category"], r["sha256"])
+        assert c["url"] == r["url"] and (c.get("bytes") is None or c["bytes"] == int(r["bytes"]))
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -253,9 +263,55 @@ def test_numeric_fields_of_sources_are_checked(tmp_path, key, value):
 
 def test_mirror_env_variable_wins_over_configured_path(tmp_path, monkeypatch):
     monkeypatch.setenv(D.MIRROR_ENV, str(tmp_path))
-    assert D.resolve_mirror("does/not/exist", base=tmp_path) == tmp_path
+    assert D.resolve_mirrors("does/not/exist", base=tmp_path) == [tmp_path]
     monkeypatch.delenv(D.MIRROR_ENV)
-    assert D.resolve_mirror("does/not/exist", base=tmp_path) is None
+    assert D.resolve_mirrors("does/not/exist", base=tmp_path) == []
+
+
+def test_several_mirrors_from_the_env_or_a_list_missing_ones_left_out(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setenv(D.MIRROR_ENV, os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "gone"), str(tmp_path / "b")]))
+    assert D.resolve_mirrors(None) == [tmp_path / "a", tmp_path / "b"]
+    monkeypatch.delenv(D.MIRROR_ENV)
+    assert D.resolve_mirrors(["a", "gone", "b"], base=tmp_path) == [tmp_path / "a", tmp_path / "b"]
+
+
+def test_fetch_finds_a_clip_in_any_mirror_flat_or_in_its_category_folder(tmp_path):
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "tree" / "piano").mkdir(parents=True)
+    flat = _write_tone(tmp_path / "flat" / "f.wav")
+    nested = _write_tone(tmp_path / "tree" / "piano" / "n.wav", freq=300.0)
+    mirrors = [tmp_path / "flat", tmp_path / "tree"]
+    assert D.fetch_source(_clip(flat), mirror=mirrors) == flat.resolve()
+    assert D.fetch_source(_clip(nested, category="piano"), mirror=mirrors) == nested.resolve()
+    with pytest.raises(AudioGSError, match="not found"):  # another category's folder is not searched
+        D.fetch_source(_clip(nested, category="speech"), mirror=mirrors)
+
+
+def test_category_folder_of_a_mirror_leading_outside_it_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    src = _write_tone(outside / "t.wav")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "speech").symlink_to(outside)
+    with pytest.raises(AudioGSError, match="leads outside"):
+        D.fetch_source(_clip(src, category="speech"), mirror=[mirror])
+    # a category is a name, never a path: one with a separator is not looked up at all
+    assert D._mirror_candidates([mirror], {"id": "x", "file": "t.wav", "category": "../outside"}) == [
+        (mirror / "t.wav").resolve()]
+
+
+def test_sources_mirror_key_must_be_a_folder_or_a_list_of_them(tmp_path):
+    p = tmp_path / "sources.yaml"
+    p.write_text(yaml.safe_dump({"mirror": {"a": 1}, "clips": []}))
+    with pytest.raises(AudioGSError, match="mirror must be a directory or a list"):
+        D.load_sources(p)
+    p.write_text(yaml.safe_dump({"mirror": ["a", "b"], "clips": []}))
+    assert D.load_sources(p)["mirror"] == ["a", "b"]
 
 
 def test_discover_adds_user_files_and_skips_bad_ones_with_a_message(tmp_path, capsys):

@@ -117,7 +117,7 @@ def test_cli_writes_one_row_with_typed_meta_and_timings(tmp_path):
     out = tmp_path / "row.json"
     rc = M.main(["--reference", str(tmp_path / "ref.wav"), "--decoded", str(tmp_path / "deg.wav"),
                  "--coded_file", str(tmp_path / "coded.bin"), "--timing_json", str(tmp_path / "t.json"),
-                 "--timing_json", str(tmp_path / "s.json"), "--fit_summary", str(tmp_path / "s.json"),
+                 "--fit_summary", str(tmp_path / "s.json"),
                  "--meta", "gaussians=40", "--meta", "clip=abc", "--metrics", "snr_db,lsd_db", "-o", str(out)])
     row = json.loads(out.read_text())
     assert rc == 0 and row["gaussians"] == 40 and row["clip"] == "abc"

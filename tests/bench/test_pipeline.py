@@ -1,7 +1,7 @@
-"""The Snakemake pipeline: the smoke profile end to end (fetch, fit, quantize, decode, metrics, baselines,
-report, publish, snakemake --report), reruns that do only what changed, a killed run that the plain
-command resumes, hostile dataset file names, dry runs of the default grid and the Slurm profile, lint,
-and schema validation of params/."""
+"""The Snakemake pipeline: the smoke profile end to end (fetch, fit at a rate and at a count, quantize,
+decode, baselines, scoring, report, publish, snakemake --report), reruns that do only what changed, a
+killed run that the plain command resumes, hostile dataset file names, dry runs of the default, full and
+wide grids and of the Slurm profile, lint, and schema validation of params/."""
 
 import json
 import math
@@ -25,13 +25,15 @@ from synth import tone
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = (REPO / "../shared/datasets/librosa-data").resolve()
+OPEN_CLIPS = (REPO / "../shared/datasets/open-clips").resolve()
+MIRRORS = os.pathsep.join(str(m) for m in (MIRROR, OPEN_CLIPS))
 SMOKE_CLIP = "libri-198-209-0000"
 needs_mirror = pytest.mark.skipif(not (MIRROR / "198-209-0000.hq.ogg").is_file(),
                                   reason=f"dataset mirror {MIRROR} absent (CI provides it)")
 
 
 def snakemake(*args, cwd, timeout=600, env=None):
-    e = dict(os.environ, AUDIO_GS_MIRROR=str(MIRROR), **(env or {}))
+    e = dict(os.environ, AUDIO_GS_MIRROR=MIRRORS, **(env or {}))
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=e, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -88,33 +90,40 @@ def test_smoke_profile_runs_end_to_end(smoke):
 def test_smoke_metrics_have_one_honest_row_per_decoded_file(smoke):
     wd = smoke["dir"]
     df = pd.read_csv(wd / "results" / "smoke" / "metrics.csv")
-    assert len(df) == 5
-    assert set(df["system"]) == {"audio_gs", "opus", "mp3", "vorbis"}
-    gs = df[df["system"] == "audio_gs"]
-    assert sorted(gs["gaussians"]) == [40, 120] and set(gs["bits"]) == {8}
+    assert len(df) == 7
+    assert set(df["system"]) == {"audio_gs", "opus", "mp3", "vorbis", "aac", "codec2"}
+    gs = df[df["system"] == "audio_gs"].set_index("point")
+    assert set(gs.index) == {"k16", "n40_b8"}  # one rate point (fit --kbps), one count point (fit + quantize)
+    assert gs.loc["k16", "gaussians"] > 40 and gs.loc["n40_b8", "gaussians"] == 40
+    assert gs.loc["k16", "kbps"] == pytest.approx(16, rel=0.25)  # rate-controlled to its target
     assert (df["kbps"] > 0).all() and df["snr_db"].map(math.isfinite).all()
-    # the rate is the real file size
+    # the rate is the real file size; each codec point says which library made it and its container bytes
     for _, r in df.iterrows():
         assert r["bytes"] == os.path.getsize(wd / r["coded_path"])
         assert r["kbps"] == pytest.approx(r["bytes"] * 8 / r["duration_s"] / 1000)
+        assert isinstance(r["codec_library"], str) and r["container_overhead_bytes"] >= 0
+    assert df.set_index("system").loc["aac", "coded_path"].endswith(".m4a")
     # every quality metric is a value or is missing with its reason, never both, never neither
     for m in QUALITY_METRICS:
         has_val = df[m].notna() if m in df else pd.Series(False, index=df.index)
         reason = df[f"missing_{m}"].notna() if f"missing_{m}" in df else pd.Series(False, index=df.index)
         assert (has_val ^ reason).all(), m
-    # more Gaussians fit better; the encoder's time was measured
-    assert gs.sort_values("gaussians")["snr_db"].is_monotonic_increasing
+    # the rate point spends more bits on more Gaussians than the 40-Gaussian point, and fits better
+    assert gs.loc["k16", "snr_db"] > gs.loc["n40_b8", "snr_db"]
     assert (gs["encode_seconds"] > 0).all() and (gs["decode_rtf"] > 0).all()
 
 
 def test_smoke_ags_files_decode_from_the_file_alone(smoke):
     from audio_gs.codec.compress import read_ags
 
-    ags = sorted((smoke["dir"] / "results" / "smoke" / "coded" / SMOKE_CLIP / "gs-speech").glob("*.ags"))
-    assert [p.name for p in ags] == ["n120_b8.ags", "n40_b8.ags"]
-    model = read_ags(ags[0])
-    assert model.n_samples == 16000 and 0 < len(model) <= 120
-    y, sr = sf.read(str(smoke["dir"] / "results" / "smoke" / "decoded" / SMOKE_CLIP / "gs-speech" / "n120_b8.wav"))
+    res = smoke["dir"] / "results" / "smoke"
+    ags = sorted((res / "coded" / SMOKE_CLIP / "gs-speech").glob("*.ags"))
+    assert [p.name for p in ags] == ["k16.ags", "n40_b8.ags"]
+    # the rate point's coded file is the fit's own model.ags
+    assert ags[0].read_bytes() == (res / "fit" / SMOKE_CLIP / "speech" / "k16" / "model.ags").read_bytes()
+    model = read_ags(ags[1])
+    assert model.n_samples == 16000 and 0 < len(model) <= 40
+    y, sr = sf.read(str(res / "decoded" / SMOKE_CLIP / "gs-speech" / "k16.wav"))
     assert sr == 16000 and len(y) == 16000
 
 
@@ -122,21 +131,25 @@ def test_smoke_report_is_self_contained_with_players_and_summary(smoke):
     rep = smoke["dir"] / "reports" / "smoke"
     html = (rep / "index.html").read_text()
     assert html.count("data:audio/flac;base64,") == 3  # original, audio_gs, Opus
-    assert "BD-rate" in html and "claims" in html
+    assert "BD-rate" in html and "claims" in html and "Credits" in html
     summary = json.loads((rep / "summary.json").read_text())
-    assert summary["rows"] == 5 and "speech" in summary["categories"]
+    assert summary["decoded_files"] == 7 and "speech" in summary["bd_rate_pct"]
     assert (rep / "figures" / "rd_speech.png").stat().st_size > 10000
+    assert (rep / "figures" / "clips" / f"rd_{SMOKE_CLIP}.png").is_file()
     assert (rep / "report.md").read_text().startswith("# audio_gs benchmark report")
-    assert len(list((rep / "rd").glob("speech__*.csv"))) == 4
+    assert len(list((rep / "rd").glob("speech__*.csv"))) == 7  # 2 audio_gs series + 5 codecs
 
 
 def test_every_job_left_a_log_and_a_benchmark(smoke):
     res = smoke["dir"] / "results" / "smoke"
-    for rule in ("prepare", "reference", "fit", "quantize", "decode", "baseline", "metrics"):
+    for rule in ("prepare", "reference", "fit_rate", "fit", "quantize", "decode", "baseline", "score"):
         tsv = list((res / "benchmarks" / rule).rglob("*.tsv"))
         assert tsv, rule
         assert "max_rss" in tsv[0].read_text().splitlines()[0]
         assert list((res / "logs" / rule).rglob("*.log")), rule
+    # short work is batched: one baseline job per codec, one score job per system, for the clip
+    assert len(list((res / "benchmarks" / "baseline").rglob("*.tsv"))) == 5
+    assert len(list((res / "benchmarks" / "score").rglob("*.tsv"))) == 6
 
 
 def test_rerun_does_nothing_and_a_dropped_file_adds_only_its_jobs(smoke):
@@ -152,8 +165,8 @@ def test_rerun_does_nothing_and_a_dropped_file_adds_only_its_jobs(smoke):
         assert r.returncode == 0, out[-3000:]
         assert "skipping" in out and "bad.wav" in out  # reported, and the run goes on
         counts = job_counts(out)
-        assert counts.get("reference") == 1 and counts.get("fit") == 2 and counts.get("baseline") == 3
-        assert counts.get("metrics") == 5 and "prepare" not in counts
+        assert counts.get("reference") == 1 and counts.get("fit_rate") == 1 and counts.get("fit") == 1
+        assert counts.get("baseline") == 5 and counts.get("score") == 6 and "prepare" not in counts
         assert f"wildcards: clip={SMOKE_CLIP}" not in out  # nothing of the existing clip reruns
     finally:
         (speech / "my tone.wav").unlink()
@@ -163,7 +176,7 @@ def test_rerun_does_nothing_and_a_dropped_file_adds_only_its_jobs(smoke):
 def _kill_during_fit(wd: Path, target: str) -> bool:
     """Run `snakemake <fit target>` and SIGKILL it (whole process group) as soon as the fit has written
     final.pth but not yet its other outputs; True when Snakemake's incomplete markers were left behind."""
-    e = dict(os.environ, AUDIO_GS_MIRROR=str(MIRROR))
+    e = dict(os.environ, AUDIO_GS_MIRROR=MIRRORS)
     p = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "1", "--config", "profile=smoke"],
                          cwd=wd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -245,30 +258,42 @@ def test_snakemake_report_and_publish(smoke, tmp_path):
     assert (dest / "index.html").read_text() == (wd / "reports" / "smoke" / "index.html").read_text()
 
 
-def test_default_grid_dry_run_plans_every_job():
-    r = snakemake("-n", "--cores", "2", "--rerun-incomplete", cwd=REPO)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    bench = yaml.safe_load((REPO / "params" / "benchmark.yaml").read_text())["profiles"]["default"]
+def _dry_run_counts(profile):
+    r = snakemake("-n", "--cores", "2", "--rerun-incomplete", "--config", f"profile={profile}", cwd=REPO)
     out = r.stdout + r.stderr
-    if "Nothing to be done" in out:  # the default grid has already been run here
+    assert r.returncode == 0, out[-3000:]
+    return out, job_counts(out)
+
+
+def _grid(profile):
+    from audio_gs.bench import benchmark as BM
+
+    cfg = yaml.safe_load((REPO / "params" / "benchmark.yaml").read_text())
+    cfg["profile"] = profile
+    _, prof = BM.active_profile(cfg)
+    clips = BM.select_clips(prof, REPO / "datasets" / "sources.yaml", REPO / "datasets")
+    return prof, clips, BM.ags_points(prof, clips), BM.baseline_points(prof, clips)
+
+
+@pytest.mark.parametrize("profile", ["default", "full", "wide"])
+def test_grid_dry_run_plans_one_fit_per_rate_and_batched_short_jobs(profile):
+    out, counts = _dry_run_counts(profile)
+    if "Nothing to be done" in out:  # this grid has already been run here
         return
-    counts = job_counts(out)
-    n_fits = 8 * len(next(iter(bench["categories"].values()))["counts"])
-    assert counts.get("fit", 0) <= n_fits and counts.get("report") == 1
-
-
-def test_full_grid_dry_run_plans_its_fits():
-    r = snakemake("-n", "--cores", "2", "--config", "profile=full", cwd=REPO)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    bench = yaml.safe_load((REPO / "params" / "benchmark.yaml").read_text())["profiles"]["full"]
-    counts = job_counts(r.stdout + r.stderr)
-    n_fits = sum(len(c["counts"]) * len(c["configs"]) for c in bench["categories"].values()) * 2  # 2 clips each
-    assert counts.get("fit", 0) <= n_fits and counts.get("report") == 1
+    prof, clips, gs, bl = _grid(profile)
+    assert counts.get("fit_rate", 0) <= len(gs) and counts.get("report") == 1
+    assert counts.get("baseline", 0) <= len({(p["clip"], p["codec"]) for p in bl})
+    assert counts.get("score", 0) <= len({(p["clip"], p["system"]) for p in gs + bl})
+    if counts.get("fit_rate") == len(gs):  # a clean tree: the whole grid is planned
+        assert counts.get("score") == len({(p["clip"], p["system"]) for p in gs + bl})
+    cats = [c.category for c in clips.values()]
+    assert min(cats.count(k) for k in prof["categories"]) >= (4 if profile == "wide" else 2)
 
 
 def test_slurm_profile_dry_run():
     r = snakemake("-n", "--profile", "profiles/slurm", cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "fit_rate" in r.stdout + r.stderr
 
 
 def test_lint_is_clean():
