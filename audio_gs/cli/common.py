@@ -13,6 +13,12 @@ BITS_HELP = "quantizer bits per parameter, 2-16 (default 8; 6 is smaller, 16 nea
 
 FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spellings are accepted
     "config": (str, "YAML config file (params/configs/*.yaml); flags override its values"),
+    "preset": (str, "fast | default | best: how hard the encoder works (applied over --config; flags override "
+                    "it; see docs/encoder_scale.md)"),
+    "jobs": (int, "processes fitting windows of a long signal at once (default 1; the result is the same)"),
+    "window_seconds": (float, "fit signals longer than 1.5 x this many seconds in overlapping windows of about "
+                              "this length (0 = never)"),
+    "device": (str, "where the fit's gradient steps run: cpu (default), cuda, cuda:N"),
     "num_gaussians": (int, "number of tonal Gaussians (default 500; --kbps chooses it instead)"),
     "kbps": (float, "target bitrate in kbit/s: the encoder picks the number of Gaussians so that the .ags "
                     "file lands within 5 %% of it"),

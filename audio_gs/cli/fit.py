@@ -49,6 +49,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
         cfg["num_gaussians"] = atoms_for_rate(cfg, x.shape[1], sr, x.shape[0])
 
+    from audio_gs.encoder.windows import WindowScope, plan_for
+
+    plan = plan_for(cfg, x.shape[1], sr)
+    if plan is not None and args.resume:
+        raise AudioGSError(f"--resume continues unwindowed fits only (a {x.shape[1] / sr:.1f} s input is fitted in "
+                           f"windows of {cfg['window_seconds']:g} s; give --window_seconds 0 to fit it whole)")
+
     from audio_gs.audio_io import atomic_write, save_audio
     from audio_gs.encoder.checkpoint import find_resume, save_checkpoint
     from audio_gs.codec.render import render as render_file
@@ -98,8 +105,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
             save_checkpoint(log_dir / "checkpoints" / f"checkpoint_{step:06d}.pth", atoms, x.shape[1], cfg, step,
                             seconds=seconds, **extra)
 
-        result = fit_signal(x, sr, cfg, on_log=on_log, on_checkpoint=on_checkpoint, progress=args.progress,
-                            start=start)
+        if plan is not None:  # a long signal: fitted window by window (no per-step log or checkpoints)
+            from audio_gs.encoder.windows import fit_windowed
+
+            def on_window(w):
+                log_file.write(f"# window {w.index}: {w.fitted} Gaussians fitted, {len(w.atoms['time'])} kept, "
+                               f"SNR {w.snr_db:.3f} dB, {w.seconds:.2f} s\n")
+                log_file.flush()
+
+            result = fit_windowed(x, sr, cfg, plan=plan, jobs=int(cfg["jobs"]), progress=args.progress,
+                                  on_window=on_window)
+            on_log(cfg["num_steps"], float("nan"), result.snr_db, len(result.atoms), result.fit_seconds)
+        else:
+            result = fit_signal(x, sr, cfg, on_log=on_log, on_checkpoint=on_checkpoint, progress=args.progress,
+                                start=start)
     finally:
         log_file.close()
         if writer:
@@ -110,7 +129,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     coded_atoms = atoms
     if cfg["quantize"] and cfg["qat_steps"]:
         coded_atoms = qat_finetune(atoms, result.target, result.n_samples, cfg, cfg["qat_steps"])
-    enc = encode_fitted(coded_atoms, result.target, result.n_samples, cfg)
+    enc = encode_fitted(coded_atoms, result.target, result.n_samples, cfg,
+                        scope=WindowScope(plan, cfg) if plan is not None else None)
     atomic_write(log_dir / "model.ags", lambda tmp: Path(tmp).write_bytes(enc.data))
     n_bytes = len(enc.data)
     decoded = render_file(enc.model)

@@ -60,6 +60,11 @@ DEFAULTS: dict = {
     "kbps": None,  # target bitrate: choose the number of atoms so that the .ags file lands on it
     "importance_exponent": 0.5,  # rate control drops atoms by energy / local level ** this
     "rate_surplus": 0.08,  # atoms fitted beyond the estimate, for the rate control to choose from
+    # speed and scale (audio_gs.encoder.presets, audio_gs.encoder.windows)
+    "preset": None,  # fast | default | best: speed/quality settings applied over the config file
+    "window_seconds": 0.0,  # fit signals longer than 1.5 x this in windows of about this length (0 = never)
+    "jobs": 1,  # processes fitting windows at once (the result does not depend on it)
+    "rate_scope": "window",  # windowed rate control: every window keeps its share of the bits, or "file"
 }
 
 CHOICES = {
@@ -69,6 +74,7 @@ CHOICES = {
     "loss_type": ("l2", "l1", "spectral", "masked"),
     "bits_per_param": tuple(ALLOWED_BITS),
     "render_backend": ("auto", "fast", "reference"),
+    "rate_scope": ("window", "file"),
 }
 
 
@@ -107,7 +113,7 @@ def validate(cfg: dict) -> dict:
     if not _is_int(cfg["num_steps"]) or cfg["num_steps"] < 0:
         raise AudioGSError("config num_steps must be a non-negative integer")
     for key, least in (("log_every", 1), ("save_every", 0), ("ls_every", 0), ("qat_steps", 0),
-                       ("mp_atoms_per_round", 1)):
+                       ("mp_atoms_per_round", 1), ("jobs", 1)):
         if not _is_int(cfg[key]) or cfg[key] < least:
             raise AudioGSError(f"config {key} must be an integer >= {least}")
     if not (_is_number(cfg["lr"]) and cfg["lr"] > 0):
@@ -127,18 +133,49 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config tonal_max_hz must be a positive frequency in Hz (or null for none)")
     if not (_is_number(cfg["noise_per_second"]) and 0 <= cfg["noise_per_second"] <= 1000):
         raise AudioGSError("config noise_per_second must be a number from 0 to 1000")
+    if not (_is_number(cfg["window_seconds"]) and 0 <= cfg["window_seconds"] <= 3600):
+        raise AudioGSError("config window_seconds must be a number of seconds from 0 (no windows) to 3600")
+    if cfg["preset"] is not None:
+        from audio_gs.encoder.presets import preset_values
+
+        preset_values(cfg["preset"])  # names the choices when the preset is unknown
+    fit_device(cfg)  # a device this machine cannot use is refused before any work
     steps = cfg["add_gaussians_steps"]
     if not isinstance(steps, list) or not all(_is_int(s) and s >= 0 for s in steps):
         raise AudioGSError("config add_gaussians_steps must be a list of non-negative step numbers")
     return cfg
 
 
+def fit_device(cfg: dict):
+    """The torch device of cfg["device"] ("cpu", "cuda", "cuda:1", ...); AudioGSError when it is unusable here."""
+    import torch
+
+    name = str(cfg.get("device") or "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise AudioGSError(f"device '{name}' is not a torch device (cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AudioGSError(f"device '{name}': CUDA is not available (torch {torch.__version__}, no usable GPU)")
+    if device.type not in ("cpu", "cuda"):
+        raise AudioGSError(f"device '{name}': only cpu and cuda are supported")
+    return device
+
+
 def resolve_config(config_path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """defaults < config file < overrides (None values in overrides mean 'not given')."""
+    """defaults < config file < preset < overrides (None values in overrides mean 'not given'). The
+    preset (audio_gs.encoder.presets) is named by overrides["preset"] or else the config file's."""
     cfg = copy.deepcopy(DEFAULTS)
     if config_path:
         cfg.update(load_config_file(config_path))
-    cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    name = given.get("preset", cfg.get("preset"))
+    if name is not None:
+        from audio_gs.encoder.presets import preset_values
+
+        cfg.update(preset_values(name))
+        cfg["preset"] = name
+    cfg.update(given)
     return validate(cfg)
 
 

@@ -51,9 +51,10 @@ def noise_count(cfg: dict, n_samples: int, sample_rate: int) -> int:
 
 
 def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, noise: Noise | None = None,
-               resolve: bool = True) -> tuple[bytes, Model, Noise]:
+               resolve: bool = True, scope=None) -> tuple[bytes, Model, Noise]:
     """Quantize atoms (amplitudes re-solved on target when resolve), fit noise Gaussians to the residual
-    of the decoded atoms unless `noise` is given, and pack both. Returns (bytes, decoded Model, float noise)."""
+    of the decoded atoms unless `noise` is given, and pack both. Returns (bytes, decoded Model, float noise).
+    scope: a windowed fit's audio_gs.encoder.windows.WindowScope (the noise fitted window by window)."""
     sr, nc = atoms.sample_rate, atoms.n_channels
     solver = None
     if resolve:
@@ -69,7 +70,8 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
         noise = Noise.empty()
         if k:
             tonal = render_gabor(gabor, sr, n_samples, nc)
-            noise = fit_noise(np.asarray(target.detach().double().numpy()) - tonal, sr, k, noise_options(cfg), tonal=tonal)
+            fit = scope.fit_noise if scope is not None else fit_noise
+            noise = fit(np.asarray(target.detach().double().numpy()) - tonal, sr, k, noise_options(cfg), tonal=tonal)
     qn = quantize_noise(noise, n_channels=nc, steps=NoiseSteps()) if len(noise) else None
     seed = int(cfg["seed"]) % (1 << 63)
     data = bitstream.pack(q, n_samples, noise=qn, noise_seed=seed)
@@ -98,13 +100,22 @@ def importance(atoms: Atoms, target: torch.Tensor, exponent: float) -> np.ndarra
     return energy / level[g.channel, m, k] ** exponent
 
 
-def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -> Encoded:
+def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, scope=None) -> Encoded:
     """Adjust the number of atoms until the packed file is within RATE_TOLERANCE below cfg["kbps"]:
     drop the least important atoms (bisection), or add atoms by matching pursuit on the residual
-    when the file is short of the target; amplitudes re-solved, noise refitted for the kept atoms."""
+    when the file is short of the target; amplitudes re-solved, noise refitted for the kept atoms.
+    scope: a windowed fit's audio_gs.encoder.windows.WindowScope (matching pursuit, noise fit and the
+    importance order window by window); None: over the whole file."""
     from audio_gs.encoder.fit import fit_norm
     from audio_gs.encoder.lstsq import solve_amplitudes
     from audio_gs.encoder.strategy import add_atoms
+
+    rank = importance
+    if scope is not None:
+        add_atoms = scope.add_atoms
+
+        def rank(a: Atoms, t: torch.Tensor, exponent: float) -> np.ndarray:
+            return scope.ranks(a, importance(a, t, exponent))
 
     sr = atoms.sample_rate
     seconds = n_samples / sr
@@ -116,7 +127,7 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -
     def size(a: Atoms, noise: Noise) -> int:
         return len(pack_model(a, target, n_samples, cfg, noise=noise, resolve=False)[0])
 
-    _, _, noise = pack_model(atoms, target, n_samples, cfg, resolve=False)
+    _, _, noise = pack_model(atoms, target, n_samples, cfg, resolve=False, scope=scope)
     fixed = size(atoms.select(torch.zeros(0, dtype=torch.long)), noise)  # header + noise layer
     for _ in range(4):  # grow while clearly short of the target
         now = size(atoms, noise)
@@ -130,7 +141,7 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -
                           norm=norm, max_freq=cfg.get("tonal_max_hz"))
         atoms = solve_amplitudes(atoms, target, n_samples, iterations=10, norm=norm)
     if size(atoms, noise) > aim:  # drop the least important atoms (bisection to 0.25 % of the atoms)
-        order = np.argsort(-importance(atoms, target, float(cfg["importance_exponent"])), kind="stable")
+        order = np.argsort(-rank(atoms, target, float(cfg["importance_exponent"])), kind="stable")
         lo, hi = 0, len(atoms)
         while hi - lo > max(1, len(atoms) // 400):
             mid = (lo + hi) // 2
@@ -140,10 +151,10 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -
                 hi = mid
         atoms = atoms.select(torch.as_tensor(np.sort(order[:lo])))
         atoms = solve_amplitudes(atoms, target, n_samples, iterations=10, norm=norm)
-    data, model, noise = pack_model(atoms, target, n_samples, cfg)
+    data, model, noise = pack_model(atoms, target, n_samples, cfg, scope=scope)
     while len(data) > budget and len(atoms) > 1:  # the re-solved amplitudes and the refitted noise cost a little more
         drop = max(1, int(len(atoms) * (len(data) - aim) / len(data)))
-        keep = np.sort(np.argsort(-importance(atoms, target, 0.0), kind="stable")[:len(atoms) - drop])
+        keep = np.sort(np.argsort(-rank(atoms, target, 0.0), kind="stable")[:len(atoms) - drop])
         atoms = atoms.select(torch.as_tensor(keep))
         data, model, noise = pack_model(atoms, target, n_samples, cfg, noise=noise)
     info = {"target_kbps": float(cfg["kbps"]), "kbps": 8 * len(data) / seconds / 1000, "atoms_fitted": fitted,
@@ -151,11 +162,12 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -
     return Encoded(data=data, model=model, atoms=atoms, noise=noise, info=info)
 
 
-def encode_fitted(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict) -> Encoded:
-    """Bytes of fitted atoms (plus noise Gaussians when cfg asks for them), at cfg["kbps"] when set."""
+def encode_fitted(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, scope=None) -> Encoded:
+    """Bytes of fitted atoms (plus noise Gaussians when cfg asks for them), at cfg["kbps"] when set
+    (scope: see fit_to_rate)."""
     if cfg.get("kbps"):
-        return fit_to_rate(atoms, target, n_samples, cfg)
-    data, model, noise = pack_model(atoms, target, n_samples, cfg)
+        return fit_to_rate(atoms, target, n_samples, cfg, scope=scope)
+    data, model, noise = pack_model(atoms, target, n_samples, cfg, scope=scope)
     seconds = n_samples / atoms.sample_rate
     info = {"kbps": 8 * len(data) / seconds / 1000, "atoms_kept": len(atoms), "noise_gaussians": len(noise)}
     return Encoded(data=data, model=model, atoms=atoms, noise=noise, info=info)
@@ -163,18 +175,28 @@ def encode_fitted(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict)
 
 def encode_signal(x: np.ndarray, sample_rate: int, cfg: dict, **fit_kwargs):
     """(Encoded, FitResult): fit x [channels, samples] by cfg (its atom count chosen for cfg["kbps"]
-    when set) and encode it. fit_kwargs go to audio_gs.encoder.fit.fit_signal."""
+    when set) and encode it. fit_kwargs go to audio_gs.encoder.fit.fit_signal; a signal longer than
+    cfg["window_seconds"] is fitted and encoded window by window (audio_gs.encoder.windows, with
+    cfg["jobs"] processes; fit_kwargs other than progress do not apply there)."""
     from audio_gs.encoder.fit import fit_signal
+    from audio_gs.encoder.windows import WindowScope, fit_windowed, plan_for
 
     if cfg.get("kbps"):
         cfg = dict(cfg, num_gaussians=atoms_for_rate(cfg, x.shape[-1], sample_rate, x.shape[0]))
-    result = fit_signal(x, sample_rate, cfg, **fit_kwargs)
+    plan = plan_for(cfg, x.shape[-1], sample_rate)
+    scope = None
+    if plan is not None:
+        result = fit_windowed(x, sample_rate, cfg, plan=plan, jobs=int(cfg.get("jobs") or 1),
+                              progress=bool(fit_kwargs.get("progress", False)))
+        scope = WindowScope(plan, cfg)
+    else:
+        result = fit_signal(x, sample_rate, cfg, **fit_kwargs)
     atoms = result.atoms
     if cfg["quantize"] and cfg["qat_steps"]:
         from audio_gs.encoder.qat import qat_finetune
 
         atoms = qat_finetune(atoms, result.target, result.n_samples, cfg, cfg["qat_steps"])
-    return encode_fitted(atoms, result.target, result.n_samples, cfg), result
+    return encode_fitted(atoms, result.target, result.n_samples, cfg, scope=scope), result
 
 
 def bits_per_atom_estimate(bits_per_param: int) -> float:

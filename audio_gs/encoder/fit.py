@@ -18,6 +18,7 @@ import torch
 
 from audio_gs.encoder.atoms import Atoms
 from audio_gs.encoder.init import initialise
+from audio_gs.encoder.config import fit_device
 from audio_gs.encoder.inputs import FitInput, load_input, load_target  # noqa: F401  (the fitter's inputs)
 from audio_gs.encoder.losses import make_loss, snr_db
 from audio_gs.encoder.render import render_model, to_model_channels
@@ -37,6 +38,7 @@ class FitResult:
     snr_db: float
     fit_seconds: float  # including the seconds of the run a resumed fit continues
     history: list = field(default_factory=list)  # (step, loss, snr_db, n_atoms, seconds)
+    windows: list = field(default_factory=list)  # windowed fits: one audio_gs.encoder.windows.WindowResult each
 
 
 @dataclass
@@ -62,7 +64,8 @@ def learning_rate(cfg: dict, step: int, end: int) -> float:
 
 def optimize(atoms: Atoms, target: torch.Tensor, cfg: dict, num_steps: int, transform=None,
              callback: StepCallback | None = None, start_step: int = 0,
-             on_state: Callable[[int, Atoms], None] | None = None, state_every: int = 0) -> Atoms:
+             on_state: Callable[[int, Atoms], None] | None = None, state_every: int = 0,
+             fixed: torch.Tensor | None = None) -> Atoms:
     """Adam on all atom parameters (preconditioned, see atoms.Unconstrained) for steps start_step + 1
     .. start_step + num_steps, the learning rate following learning_rate() over that whole range.
 
@@ -87,6 +90,8 @@ def optimize(atoms: Atoms, target: torch.Tensor, cfg: dict, num_steps: int, tran
             group["lr"] = learning_rate(cfg, step, end)
         phys = unc.physical(**bounds)
         rendered = render_model(transform(phys) if transform else phys, n, backend=backend)
+        if fixed is not None:
+            rendered = rendered + fixed
         loss = loss_fn(rendered, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -111,7 +116,7 @@ def fit_norm(target: torch.Tensor, sample_rate: int, cfg: dict):
 
 def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log=None, on_checkpoint=None,
                progress: bool = True, strategy: DefaultStrategy | None = None, start: Start | None = None,
-               ) -> FitResult:
+               fixed: np.ndarray | torch.Tensor | None = None) -> FitResult:
     """Fit cfg["num_gaussians"] atoms to x [channels, samples] (output channels) by the config's settings.
 
     strategy: the refinement schedule (default DefaultStrategy.from_config(cfg)).
@@ -119,6 +124,11 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     restarts, the learning-rate schedule and the strategy continue at start.step + 1).
     on_log(step, loss, snr, n_atoms, seconds) is called every cfg["log_every"] steps and at the last;
     on_checkpoint(step, atoms, seconds) every cfg["save_every"] steps, with the atoms to resume from.
+    fixed: a part of the signal modelled elsewhere, in model channels [C, N] (the atoms of neighbouring
+    windows, see audio_gs.encoder.windows): the atoms are fitted to target - fixed, while the loss's
+    weights and the reported SNR see the whole target.
+    cfg["device"]: where the Adam steps run (render, loss, gradients); matching pursuit and least
+    squares run on the CPU, atoms moving between the two at each refinement step.
     """
     t0 = time.perf_counter()
     seconds0 = start.seconds if start else 0.0
@@ -126,6 +136,9 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     n_channels, n = x.shape
     mode = cfg["stereo_mode"] if n_channels == 2 else "lr"
     target = to_model_channels(x, mode).contiguous()
+    fixed = None if fixed is None else torch.as_tensor(np.asarray(fixed), dtype=torch.float32).reshape(target.shape)
+    resid = target if fixed is None else (target - fixed).contiguous()  # what the atoms model
+    device = fit_device(cfg)
     norm = fit_norm(target, sample_rate, cfg)
     strategy = strategy or DefaultStrategy.from_config(cfg, norm=norm)
     num_steps = int(cfg["num_steps"])
@@ -137,7 +150,7 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
         if (atoms.sample_rate, atoms.n_channels, atoms.stereo_mode) != (sample_rate, n_channels, mode):
             raise AudioGSError("cannot resume: the checkpoint's rate, channels or stereo mode differ from the input's")
     else:
-        atoms = initialise(target, sample_rate, strategy.initial_count(), method=cfg["init_method"],
+        atoms = initialise(resid, sample_rate, strategy.initial_count(), method=cfg["init_method"],
                            scales_ms=cfg["scales_ms"], per_round=cfg["mp_atoms_per_round"], seed=cfg["seed"],
                            norm=norm, max_freq=cfg.get("tonal_max_hz"))
         atoms.n_channels, atoms.stereo_mode = n_channels, mode
@@ -163,17 +176,24 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
                 bar.set_postfix(loss=f"{loss:.4g}", snr=f"{snr:.2f}dB", atoms=len(a))
             if on_log:
                 on_log(step, loss, snr, len(a), elapsed())
-        return strategy.step(step, a, target)
+        if device.type == "cpu":
+            return strategy.step(step, a, resid)
+        new = strategy.step(step, a.to(device="cpu"), resid)  # least squares and matching pursuit: CPU
+        return None if new is None else new.to(device=device)
 
     def on_state(step: int, a: Atoms) -> None:
-        on_checkpoint(step, a, elapsed())
+        on_checkpoint(step, a.to(device="cpu"), elapsed())
 
-    atoms = optimize(atoms, target, cfg, num_steps - first, callback=callback, start_step=first,
-                     on_state=on_state if on_checkpoint else None, state_every=int(cfg["save_every"] or 0))
+    def on_dev(t):
+        return t if t is None or device.type == "cpu" else t.to(device=device)
+
+    atoms = optimize(on_dev(atoms), on_dev(target), cfg, num_steps - first, callback=callback, start_step=first,
+                     on_state=on_state if on_checkpoint else None, state_every=int(cfg["save_every"] or 0),
+                     fixed=on_dev(fixed))
     if bar is not None:
         bar.close()
-    atoms = strategy.finish(atoms, target)
-    final = render_model(atoms, n)
+    atoms = strategy.finish(atoms.to(device="cpu"), resid)
+    final = render_model(atoms, n) + (0 if fixed is None else fixed)
     return FitResult(atoms=atoms, n_samples=n, target=target, cfg=cfg, snr_db=snr_db(target, final),
                      fit_seconds=elapsed(), history=history)
 

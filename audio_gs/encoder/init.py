@@ -50,34 +50,55 @@ def _parabola(lm: torch.Tensor, l0: torch.Tensor, lp: torch.Tensor) -> torch.Ten
     return d.clamp(-0.5, 0.5)
 
 
-def candidates(x: torch.Tensor, sr: int, scales_s, per_scale: int) -> dict[str, torch.Tensor]:
-    """Local maxima of each scale's energy map, interpolated in t and f: score, t, f, sigma, channel."""
+def _local_max(P: torch.Tensor) -> torch.Tensor:
+    """3 x 3 running maximum of P [C, bins, frames] (-inf outside), as two separable passes."""
+    pad = F.pad(P, (1, 1, 1, 1), value=-math.inf)
+    m = torch.maximum(torch.maximum(pad[:, :, :-2], pad[:, :, 1:-1]), pad[:, :, 2:])
+    return torch.maximum(torch.maximum(m[:, :-2], m[:, 1:-1]), m[:, 2:])
+
+
+def candidates(x: torch.Tensor, sr: int, scales_s, per_scale: int,
+               max_freq: float | None = None) -> dict[str, torch.Tensor]:
+    """Local maxima of each scale's energy map, interpolated in t and f: score, t, f, sigma, channel
+    (with max_freq, Hz: only maxima at or below it, so that per_scale of them are found there).
+
+    Works on the STFT's own [C, bins, frames] layout and touches the whole map only to find the
+    peaks (the phase reference and the log-magnitude are needed only at the peaks)."""
     out = {k: [] for k in ("score", "time", "freq", "sigma", "channel")}
+    x64 = x.double()
     for sig in scales_s:
-        X, hop, n_fft, wen = analyse(x, sr, sig)
-        P = X.real**2 + X.imag**2
-        score = P / wen
-        pooled = F.max_pool2d(score[:, None], 3, stride=1, padding=1)[:, 0]
-        peak = (score >= pooled) & (score > 0)
-        peak[:, :, 0] = False
-        peak[:, :, -1] = False
-        s = torch.where(peak, score, torch.zeros_like(score)).reshape(-1)
-        k = min(per_scale, int(peak.sum()))
+        n_fft, hop, win = _scale_grid(sig, sr)
+        wen = float((win**2).sum())
+        X = torch.stft(x64, n_fft, hop, window=win, center=True, pad_mode="constant", return_complex=True)
+        r = torch.view_as_real(X)
+        P = r[..., 0] ** 2 + r[..., 1] ** 2  # [C, bins, frames]
+        peak = (P >= _local_max(P)) & (P > 0)
+        peak[:, 0, :] = False
+        peak[:, -1, :] = False
+        if max_freq is not None:
+            peak[:, int(math.floor(max_freq * n_fft / sr)) + 1:, :] = False
+        flat = torch.nonzero(peak.reshape(-1)).squeeze(1)
+        k = min(per_scale, int(flat.numel()))
         if k == 0:
             continue
-        val, idx = torch.topk(s, k)
-        n_frames, n_bins = score.shape[1], score.shape[2]
+        val, j = torch.topk(P.reshape(-1)[flat] / wen, k)
+        idx = flat[j]
+        n_bins, n_frames = P.shape[1], P.shape[2]
         c = idx // (n_frames * n_bins)
-        m = (idx // n_bins) % n_frames
-        b = idx % n_bins
-        L = torch.log(P + 1e-30)
+        b = (idx // n_frames) % n_bins
+        m = idx % n_frames
         mp, mm = (m + 1).clamp_max(n_frames - 1), (m - 1).clamp_min(0)
-        db = _parabola(L[c, m, b - 1], L[c, m, b], L[c, m, b + 1])
-        dm = _parabola(L[c, mm, b], L[c, m, b], L[c, mp, b])
+
+        def L(cc, bb, ff):
+            return torch.log(P[cc, bb, ff] + 1e-30)
+
+        l0 = L(c, b, m)
+        db = _parabola(L(c, b - 1, m), l0, L(c, b + 1, m))
+        dm = _parabola(L(c, b, mm), l0, L(c, b, mp))
         dm = torch.where((m == 0) | (m == n_frames - 1), torch.zeros_like(dm), dm)
         out["score"].append(val)
         out["time"].append((m.double() + dm) * hop / sr)
-        out["freq"].append(((b.double() + db) * sr / n_fft).clamp(0, sr / 2))
+        out["freq"].append(((b.double() + db) * sr / n_fft).clamp(0, sr / 2 if max_freq is None else min(max_freq, sr / 2)))
         out["sigma"].append(torch.full_like(val, sig))
         out["channel"].append(c)
     if not out["score"]:
@@ -126,13 +147,10 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
     rounds = 0
     while len(new) < n_atoms:
         k = min(per_round, n_atoms - len(new))
-        cand = candidates(residual, sr, scales_s, per_scale=4 * k)
+        cand = candidates(residual, sr, scales_s, per_scale=4 * k, max_freq=max_freq)
         if norm is not None and len(cand["score"]):
             cand["score"] = cand["score"] * torch.as_tensor(
                 norm.weight_at_points(cand["time"].numpy(), cand["freq"].numpy(), cand["channel"].numpy()))
-        if max_freq is not None and len(cand["score"]):
-            keep = cand["freq"] <= max_freq
-            cand = {name: v[keep] for name, v in cand.items()}
         idx = select_separated(cand, k)
         if len(idx) == 0:
             break

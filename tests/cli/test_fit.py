@@ -94,6 +94,10 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, make, fragm
     (["fit"], "--input_path"),
     (["eval", "--ckpt_file", "nope.pth"], "no such file"),
     (["fit", "--frobnicate"], "unrecognized"),
+    (["fit", "--preset", "turbo", "--input_path", "a.wav"], "preset"),
+    (["fit", "--jobs", "0", "--input_path", "a.wav"], "jobs"),
+    (["fit", "--window_seconds", "-1", "--input_path", "a.wav"], "window_seconds"),
+    (["fit", "--device", "abacus", "--input_path", "a.wav"], "device"),
 ])
 def test_bad_flags_exit_2(tmp_path, capsys, argv, fragment):
     assert _exit_code(argv) == 2

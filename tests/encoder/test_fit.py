@@ -12,7 +12,7 @@ from audio_gs.encoder.losses import snr_db
 from audio_gs.encoder.render import render_fast
 from audio_gs.encoder.strategy import DefaultStrategy
 from audio_gs.errors import AudioGSError
-from synth import chirp, mixture, random_atoms
+from synth import chirp, mixture, random_atoms, tone
 
 
 def test_short_fit_of_a_synthetic_mixture_exceeds_20_db():
@@ -176,3 +176,31 @@ def test_a_diverged_fit_is_one_error_not_nan_atoms():
     atoms = random_atoms(10, sr=8000, seconds=0.25, dtype=torch.float32)
     with pytest.raises(AudioGSError, match="diverged at step 1"):
         fit_signal(x, 8000, cfg, progress=False, start=Start(atoms, 0))
+
+
+def test_device_names_are_checked_before_fitting():
+    from audio_gs.encoder.fit import fit_device
+
+    assert fit_device({"device": "cpu"}).type == "cpu"
+    with pytest.raises(AudioGSError, match="not a torch device"):
+        fit_device({"device": "abacus"})
+    if not torch.cuda.is_available():
+        with pytest.raises(AudioGSError, match="CUDA is not available"):
+            fit_device({"device": "cuda"})
+
+
+def test_fit_with_the_device_option_on_cpu_matches_the_default():
+    x = mixture(8000, 0.5)[None]
+    cfg = resolve_config(None, {"num_gaussians": 30, "num_steps": 40})
+    a = fit_signal(x, 8000, cfg, progress=False)
+    b = fit_signal(x, 8000, dict(cfg, device="cpu"), progress=False)
+    assert torch.equal(a.atoms.freq, b.atoms.freq) and a.snr_db == b.snr_db
+
+
+def test_fixed_part_is_left_to_the_atoms_around_it():
+    x = mixture(8000, 0.5)[None]
+    known = tone(8000, 0.5, 3000, 0.2)[None]
+    cfg = resolve_config(None, {"num_gaussians": 60, "num_steps": 60})
+    r = fit_signal(x + known, 8000, cfg, progress=False, fixed=known)
+    assert r.snr_db > 15  # the atoms model x; with the fixed part the whole is reproduced
+    assert not torch.any((r.atoms.freq > 2900) & (r.atoms.freq < 3100) & (r.atoms.amplitude > 0.05))

@@ -1,0 +1,51 @@
+"""Speed presets: named sets of config values applied over the config file and under the command-line
+flags (audio_gs.encoder.config.resolve_config). They set how hard the encoder works, not what it
+models: rates, channels, losses and the noise layer stay the config file's.
+
+- fast: matching pursuit in large rounds, least squares, a short Adam run; no adding during the
+  fit; windows of 2.5 s (so two processes have work from 5 s of audio on). About real time for
+  speech at 16 kbps on two cores (benchmarks/bench_encode.py).
+- default: the config file as it is; only signals longer than 1.5 x 5 s are fitted in windows.
+- best: a longer Adam run with error-guided adding, smaller matching-pursuit rounds.
+
+Measured figures are in docs/encoder_scale.md.
+"""
+
+from __future__ import annotations
+
+from audio_gs.errors import AudioGSError
+
+PRESETS: dict[str, dict] = {
+    "fast": {
+        "window_seconds": 2.5,
+        "num_steps": 250,
+        "ls_every": 100,
+        "adaptive_add": False,
+        "init_fraction": 1.0,
+        "add_gaussians_steps": [],
+        "mp_atoms_per_round": 120,
+        "qat_steps": 0,
+        "noise_steps": 150,
+        "log_every": 50,
+        "save_every": 0,
+    },
+    "default": {
+        "window_seconds": 5.0,
+    },
+    "best": {
+        "window_seconds": 5.0,
+        "num_steps": 8000,
+        "ls_every": 250,
+        "adaptive_add": True,
+        "init_fraction": 0.85,
+        "add_gaussians_steps": [1500, 3000, 4500],
+        "mp_atoms_per_round": 20,
+    },
+}
+
+
+def preset_values(name: str) -> dict:
+    """The config values of a preset (a copy); AudioGSError naming the choices for an unknown name."""
+    if name not in PRESETS:
+        raise AudioGSError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[name].items()}
