@@ -14,7 +14,7 @@ BITS_HELP = "quantizer bits per parameter, 2-16 (default 8; 6 is smaller, 16 nea
 FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spellings are accepted
     "config": (str, "YAML config file (params/configs/*.yaml); flags override its values"),
     "preset": (str, "fast | default | best: how hard the encoder works (applied over --config; flags override "
-                    "it; see docs/encoder_scale.md)"),
+                    "it; see the README, Encoder at scale)"),
     "jobs": (int, "processes fitting windows of a long signal at once (default 1; the result is the same)"),
     "window_seconds": (float, "fit signals longer than 1.5 x this many seconds in overlapping windows of about "
                               "this length (0 = never)"),
@@ -26,7 +26,7 @@ FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spell
     "num_steps": (int, "optimisation steps (default 5000)"),
     "lr": (float, "Adam learning rate (default 0.01)"),
     "init_method": (str, "mp | peaks | random | uniform (default mp: matching pursuit)"),
-    "loss_type": (str, "l2 | l1 | spectral (default l2)"),
+    "loss_type": (str, "l2 | l1 | spectral | masked (default l2; masked: L2 weighted by a masking threshold)"),
     "perceptual_weight": (float, "weight of the log-mel loss term (default 0)"),
     "add_gaussians_steps": (int, "steps at which atoms are added where the residual is largest"),
     "sample_rate": (int, "resample the input to this rate (Hz)"),

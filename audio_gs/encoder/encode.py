@@ -108,14 +108,13 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, s
     importance order window by window); None: over the whole file."""
     from audio_gs.encoder.fit import fit_norm
     from audio_gs.encoder.lstsq import solve_amplitudes
-    from audio_gs.encoder.strategy import add_atoms
+    from audio_gs.encoder.strategy import add_atoms as add_whole
 
-    rank = importance
-    if scope is not None:
-        add_atoms = scope.add_atoms
+    def rank(a: Atoms, t: torch.Tensor, exponent: float) -> np.ndarray:
+        score = importance(a, t, exponent)
+        return score if scope is None else scope.ranks(a, score)
 
-        def rank(a: Atoms, t: torch.Tensor, exponent: float) -> np.ndarray:
-            return scope.ranks(a, importance(a, t, exponent))
+    add_atoms = add_whole if scope is None else scope.add_atoms
 
     sr = atoms.sample_rate
     seconds = n_samples / sr

@@ -8,7 +8,7 @@ models: rates, channels, losses and the noise layer stay the config file's.
 - default: the config file as it is; only signals longer than 1.5 x 5 s are fitted in windows.
 - best: a longer Adam run with error-guided adding, smaller matching-pursuit rounds.
 
-Measured figures are in docs/encoder_scale.md.
+Measured figures are in the README (Encoder at scale; benchmarks/bench_encode.py).
 """
 
 from __future__ import annotations

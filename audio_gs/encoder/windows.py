@@ -12,7 +12,7 @@ The fit runs in two phases:
    sees the exact residual on both of its sides.
 
 The windows of a phase share nothing, so they run as separate processes (``jobs``) or, on a cluster,
-as separate jobs (docs/encoder_scale.md). Then all amplitudes are re-solved jointly by least squares
+as separate jobs (README, Encoder at scale). Then all amplitudes are re-solved jointly by least squares
 over the whole signal (a sparse linear solve, linear in the length): the result is one set of atoms
 whose sum is the rendered signal, with no crossfade or window function anywhere.
 
