@@ -3,8 +3,8 @@ flags (audio_gs.encoder.config.resolve_config). They set how hard the encoder wo
 models: rates, channels, losses and the noise layer stay the config file's.
 
 - fast: matching pursuit in large rounds, least squares, a short Adam run; no adding during the
-  fit; windows of 2.5 s (so two processes have work from 5 s of audio on). About real time for
-  speech at 16 kbps on two cores (benchmarks/bench_encode.py).
+  fit; windows of 2.5 s (so two processes have work from 5 s of audio on). Not yet real time:
+  10 s of speech at 16 kbit/s take about 27 s on two cores (benchmarks/bench_encode.py).
 - default: the config file as it is; only signals longer than 1.5 x 5 s are fitted in windows.
 - best: a longer Adam run with error-guided adding, smaller matching-pursuit rounds.
 
