@@ -3,7 +3,7 @@ time and the child's own peak memory), decoded and scored in this process.
 
     python benchmarks/bench_encode.py presets   # 10 s of speech at 16 kbit/s: fast vs default vs best
     python benchmarks/bench_encode.py scaling   # 40 s of music (four 10 s clips) vs its first 10 s, fast, 24 kbit/s
-    python benchmarks/bench_encode.py song      # a whole 44.1 kHz stereo song, fast, 32 and 64 kbit/s, and Opus
+    python benchmarks/bench_encode.py song      # a whole 44.1 kHz stereo song, fast, 32 and 64 kbit/s (--rates), and Opus
     options: --jobs N (windows fitted at once, default 1), --mirror DIR[:DIR] (default: ../shared/datasets/*)
 
 Targets (issue 13, on 2 cores): `fast` at least real time on the speech clip and within 1 dB SNR of
@@ -95,7 +95,7 @@ def fmt(row: dict) -> str:
     return json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def case_presets(mirrors, jobs, tmp: Path, presets=("fast", "default")) -> None:
+def case_presets(mirrors, jobs, tmp: Path, presets=("fast", "default"), rates=None) -> None:
     src = find(mirrors, *SPEECH)
     ref = load(src, 16000, 0.0, 10.0, "mono")
     rows = {}
@@ -115,7 +115,7 @@ def case_presets(mirrors, jobs, tmp: Path, presets=("fast", "default")) -> None:
           f"(target >= -1), default {d['rtf']:.2f}x real time")
 
 
-def case_scaling(mirrors, jobs, tmp: Path, presets=None) -> None:
+def case_scaling(mirrors, jobs, tmp: Path, presets=None, rates=None) -> None:
     import numpy as np
     import soundfile as sf
 
@@ -140,13 +140,13 @@ def case_scaling(mirrors, jobs, tmp: Path, presets=None) -> None:
           f"(target >= -0.5)")
 
 
-def case_song(mirrors, jobs, tmp: Path, presets=None) -> None:
+def case_song(mirrors, jobs, tmp: Path, presets=None, rates=(32, 64)) -> None:
     from audio_gs.bench.baselines import decode_file, encode_at_bitrate
 
     src = find(mirrors, *SONG)
     ref = load(src, 44100, 0.0, None, "stereo")
     seconds = ref.shape[1] / 44100
-    for kbps in (32, 64):
+    for kbps in rates:
         out = tmp / f"song{kbps}.ags"
         m = encode(src, out, ["--config", str(ROOT / "params/configs/music.yaml"), "--kbps", str(kbps),
                               "--preset", "fast", "--jobs", str(jobs), "--sample_rate", "44100", "--channels", "stereo"])
@@ -164,13 +164,15 @@ def main() -> int:
     ap.add_argument("case", choices=("presets", "scaling", "song"))
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--presets", default="fast,default", help="presets compared by the presets case")
+    ap.add_argument("--rates", default="32,64", help="kbit/s of the song case")
     ap.add_argument("--mirror", default=os.pathsep.join(str(SHARED / d) for d in ("librosa-data", "open-clips")))
     a = ap.parse_args()
     mirrors = [Path(m) for m in a.mirror.split(os.pathsep) if m]
     print(f"cores: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.2f}, jobs {a.jobs}")
     with tempfile.TemporaryDirectory() as tmp:
         {"presets": case_presets, "scaling": case_scaling, "song": case_song}[a.case](
-            mirrors, a.jobs, Path(tmp), presets=tuple(a.presets.split(",")))
+            mirrors, a.jobs, Path(tmp), presets=tuple(a.presets.split(",")),
+            rates=tuple(float(r) for r in a.rates.split(",")))
     return 0
 
 
