@@ -139,7 +139,8 @@ def validate(cfg: dict) -> dict:
         from audio_gs.encoder.presets import preset_values
 
         preset_values(cfg["preset"])  # names the choices when the preset is unknown
-    fit_device(cfg)  # a device this machine cannot use is refused before any work
+    if str(cfg.get("device") or "cpu") != "cpu":
+        fit_device(cfg)  # a device this machine cannot use is refused before any work (cpu needs no torch here)
     steps = cfg["add_gaussians_steps"]
     if not isinstance(steps, list) or not all(_is_int(s) and s >= 0 for s in steps):
         raise AudioGSError("config add_gaussians_steps must be a list of non-negative step numbers")

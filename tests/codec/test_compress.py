@@ -60,12 +60,16 @@ def test_a_missing_file_is_named():
         read_ags("/nonexistent/x.ags")
 
 
+def _modules_after(fn: str, args: str) -> set[str]:
+    """Modules loaded by a fresh interpreter that calls audio_gs.codec.compress.<fn>(<args>)."""
+    code = f"import sys; from audio_gs.codec.compress import {fn}; {fn}({args}); print(' '.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
 def test_decoding_imports_neither_torch_nor_the_fitter(tmp_path):
     path = tmp_path / "x.ags"
     write_ags(path, _model(seed=5))
-    code = ("import sys; from audio_gs.codec.compress import decode_file; "
-            f"decode_file({str(path)!r}); print(' '.join(sys.modules))")
-    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    mods = _modules_after("decode_file", repr(str(path)))
     assert "audio_gs.codec.compress" in mods
     assert "torch" not in mods
     assert not {m for m in mods if m.startswith(("audio_gs.encoder", "audio_gs.bench", "audio_gs.cli"))}
@@ -112,8 +116,6 @@ def test_running_out_of_memory_is_a_one_line_format_error(tmp_path, monkeypatch)
 def test_decoding_imports_neither_numba_nor_scipy(tmp_path):
     path = tmp_path / "x.ags"
     write_ags(path, _model(seed=8))
-    code = ("import sys; from audio_gs.codec.compress import decode_to_file; "
-            f"decode_to_file({str(path)!r}, {str(tmp_path / 'x.wav')!r}); print(' '.join(sys.modules))")
-    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    mods = _modules_after("decode_to_file", f"{str(path)!r}, {str(tmp_path / 'x.wav')!r}")
     assert "audio_gs.codec.render" in mods
     assert not {m for m in mods if m.split(".")[0] in ("numba", "scipy")}
