@@ -41,3 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("audio-gs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our standard output went away (e.g. `| head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -54,12 +54,81 @@ def report_encoded(enc, x, out_path) -> None:
     print(compression_summary(m.n_samples, x.shape[0], m.sample_rate, n_bytes, snr_db(x, render(m))))
 
 
+def _encode_streamed(args: argparse.Namespace, cfg: dict) -> int:
+    """encode with the streamable layout: from a WAV stream on standard input (input '-') or from a file
+    (--stream); blocks are written as windows finish, to <output>.part (renamed at the end) or to
+    standard output (-o -)."""
+    import os
+    import sys
+
+    from audio_gs.encoder import stream
+
+    to_stdout = args.output == "-"
+    if args.input == "-":
+        if args.output is None:
+            raise AudioGSError("encoding standard input needs -o FILE.ags (or -o - for standard output)")
+        bad = [f"--{k}" for k in ("offset", "duration") if cfg.get(k)] + (
+            ["--normalize"] if cfg.get("normalize") else [])
+        if bad:
+            raise AudioGSError(f"{', '.join(bad)}: not applied to a stream (cut or scale before the pipe)")
+        sr, channels, blocks = stream.read_wav_stream(sys.stdin.buffer)
+        if cfg.get("sample_rate") and int(cfg["sample_rate"]) != sr:
+            raise AudioGSError(f"standard input is {sr} Hz but the config asks for {cfg['sample_rate']} Hz "
+                               "(resample before the pipe)")
+        if cfg["channels"] == "mono" and channels == 2:
+            blocks, channels = (b.mean(axis=0, keepdims=True) for b in blocks), 1
+        elif cfg["channels"] == "stereo" and channels == 1:
+            raise AudioGSError("standard input is mono; --channels stereo needs a stereo stream")
+    else:
+        from audio_gs.encoder.inputs import load_input
+
+        inp = load_input(cfg)
+        report_input(inp, cfg)
+        sr, channels, blocks = inp.sample_rate, inp.x.shape[0], stream.iter_file_blocks(inp.x)
+    log = sys.stderr if to_stdout else sys.stdout
+    print(f"streaming: windows of {stream.window_samples(cfg, sr) / sr:g} s, latency "
+          f"{stream.latency_seconds(cfg, sr):.2f} s", file=log)
+
+    def said(i, lo, hi, info):
+        print(f"window {i}: {lo / sr:.2f}-{hi / sr:.2f} s, {info['atoms_kept']} tonal + {info['noise_gaussians']} noise "
+              "Gaussians", file=log, flush=True)
+
+    if to_stdout:
+        def write(b):
+            sys.stdout.buffer.write(b)
+            sys.stdout.buffer.flush()
+
+        res = stream.encode_stream(blocks, sr, channels, cfg, write, on_window=said)
+        print(f"wrote standard output: {res['bytes']:,} bytes, {res['kbps']:.2f} kbps", file=log)
+        return 0
+    out = Path(args.output or Path(args.input).with_suffix(".ags"))
+    part = out.with_name(out.name + ".part")
+    try:
+        with open(part, "wb") as f:
+            def write(b):
+                f.write(b)
+                f.flush()
+
+            res = stream.encode_stream(blocks, sr, channels, cfg, write, on_window=said)
+        os.replace(part, out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    print(f"wrote {out}: {res['windows']} windows, {res['bytes']:,} bytes, {res['kbps']:.2f} kbps "
+          f"({res['samples'] / sr:.2f} s)")
+    return 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from audio_gs.audio_io import atomic_write
     from audio_gs.encoder.inputs import load_input
 
     cfg = config_from_args(args)
     cfg["input_path"] = str(args.input)
+    if args.input == "-" or args.stream:
+        return _encode_streamed(args, cfg)
+    if args.output == "-":
+        raise AudioGSError("-o - (standard output) needs the streamed layout: add --stream")
     inp = load_input(cfg)  # every input error is raised here, before any fitting (and before torch loads)
     x, sr = inp.x, inp.sample_rate
     report_input(inp, cfg)
@@ -120,19 +189,49 @@ def cmd_decode(args: argparse.Namespace) -> int:
     model = res["model"]
     print(f"decoded {len(model)} Gaussians, {model.duration:.2f} s at {model.sample_rate} Hz -> "
           f"{'standard output (WAV)' if to_stdout else out}", file=sys.stderr if to_stdout else sys.stdout)
+    if res.get("partial"):
+        print("audio-gs: warning: the streamed file ends inside a block (still being written, or cut short): "
+              f"decoded its complete blocks, {model.duration:.2f} s", file=sys.stderr)
     if res["clipped"]:
         print(f"audio-gs: warning: {100 * res['clipped'] / res['samples']:.3g} % of samples clipped to [-1, 1]",
               file=sys.stderr)
     return 0
 
 
+def _info_stream(path, data: bytes) -> int:
+    """info of a streamed (version 3) file: its blocks and totals."""
+    from audio_gs.codec import stream
+    from audio_gs.errors import AgsFormatError
+
+    try:
+        sf = stream.read_stream(data)
+    except AgsFormatError as exc:
+        raise AgsFormatError(f"{path}: {exc}") from None
+    seconds = max(sf.duration, 1e-9)
+    tonal = sum(len(m.gabor) for _, _, m in sf.blocks)
+    noise = sum(len(m.noise) for _, _, m in sf.blocks)
+    lines = [f"{path}: streamed .ags (version 3), {len(data):,} bytes, "
+             f"{'complete' if sf.complete else 'cut short: decodes its complete blocks'}",
+             f"  audio: {sf.n_channels} channel(s), {sf.sample_rate} Hz, {sf.n_samples} samples ({sf.duration:.3f} s)",
+             f"  blocks: {len(sf.blocks)}; Gaussians: {tonal + noise} ({tonal} tonal, {noise} noise)",
+             f"  bitrate: {8 * len(data) / seconds / 1000:.3f} kbps (stream and block headers "
+             f"{stream.HEADER_BYTES + stream.BLOCK_HEADER_BYTES * (len(sf.blocks) + sf.complete)} bytes)"]
+    for start, done, m in sf.blocks:
+        lines.append(f"    block at {start / sf.sample_rate:8.3f} s, final to {done / sf.sample_rate:8.3f} s: "
+                     f"{len(m.gabor)} tonal + {len(m.noise)} noise")
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    from audio_gs.codec import bitstream, budget
+    from audio_gs.codec import bitstream, budget, stream
     from audio_gs.codec.compress import OUT_OF_MEMORY, read_bytes
     from audio_gs.codec.quantize import STREAM_KIND, dequantize
     from audio_gs.codec.render import render_work
 
     data = read_bytes(args.input)
+    if stream.is_stream(data):
+        return _info_stream(args.input, data)
     try:
         q, n_samples, info = bitstream.unpack(data)  # header, budget, symbols; nothing is rendered
     except AudioGSError as exc:
@@ -187,8 +286,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add encode, quantize, decode and info to the `audio-gs` subparsers."""
     e = sub.add_parser("encode", help="fit Gaussians to an audio file and write a quantized .ags file")
-    e.add_argument("input", help="audio file to encode")
-    e.add_argument("-o", "--output", help="output .ags file (default: input with .ags)")
+    e.add_argument("input", help="audio file to encode, or - for a WAV stream on standard input (streamed layout)")
+    e.add_argument("-o", "--output", help="output .ags file (default: input with .ags), or - for standard output "
+                                          "(streamed layout only)")
+    e.add_argument("--stream", action="store_true",
+                   help="write the streamable layout (format version 3): one block per window, written as the "
+                        "window finishes (to OUTPUT.part, renamed when done); needs --kbps")
     add_fit_arguments(e)
     e.set_defaults(func=cmd_encode)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_gs.codec import bitstream, budget
+from audio_gs.codec import bitstream, budget, stream
 from audio_gs.codec.model import Model, Noise
 from audio_gs.codec.quantize import (AmplitudeSolver, NoiseSteps, dequantize, dequantize_noise, quantize,
                                      quantize_noise)
@@ -105,13 +105,34 @@ def read_bytes(path: str | Path) -> bytes:
         raise AgsFormatError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
-def read_ags(path: str | Path) -> Model:
-    """Model of an .ags file; AgsFormatError (one line, with the path) on a bad file."""
+def _named(path, exc: AgsFormatError) -> AgsFormatError:
+    msg = str(exc)
+    return AgsFormatError(msg if msg.startswith(str(path)) else f"{path}: {msg}")
+
+
+def _decode_named(path, data: bytes) -> Model:
     try:
-        return decode(read_bytes(path))
+        return decode(data)
     except AgsFormatError as exc:
-        msg = str(exc)
-        raise AgsFormatError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        raise _named(path, exc) from None
+
+
+def _read_stream(path, data: bytes) -> stream.StreamFile:
+    try:
+        return stream.read_stream(data)
+    except AgsFormatError as exc:
+        raise _named(path, exc) from None
+    except MemoryError:
+        raise AgsFormatError(f"{path}: {OUT_OF_MEMORY}") from None
+
+
+def read_ags(path: str | Path) -> Model:
+    """Model of an .ags file; AgsFormatError (one line, with the path) on a bad file. A streamed
+    (version 3) file has no single Model: read it with decode_file, decode_to_file or codec.stream."""
+    data = read_bytes(path)
+    if stream.is_stream(data):
+        raise AgsFormatError(f"{path}: a streamed .ags file (version 3): decode it with decode_file or decode_to_file")
+    return _decode_named(path, data)
 
 
 def decode_file(path: str | Path, *, threads: int | None = None) -> tuple[np.ndarray, int]:
@@ -119,7 +140,14 @@ def decode_file(path: str | Path, *, threads: int | None = None) -> tuple[np.nda
     decode_to_file streams)."""
     from audio_gs.codec.render import render
 
-    model = read_ags(path)
+    data = read_bytes(path)
+    if stream.is_stream(data):
+        sf = _read_stream(path, data)
+        try:
+            return stream.render_stream(sf, threads=threads), sf.sample_rate
+        except AgsFormatError as exc:
+            raise AgsFormatError(f"{path}: {exc}") from None
+    model = _decode_named(path, data)
     try:
         return render(model, threads=threads), model.sample_rate
     except MemoryError:
@@ -129,17 +157,25 @@ def decode_file(path: str | Path, *, threads: int | None = None) -> tuple[np.nda
 def decode_to_file(path: str | Path, out: str | Path, *, threads: int | None = None) -> dict:
     """Decode an .ags file into out (.wav, .flac, .ogg, or '-' for WAV on standard output), rendering and
     writing block by block (memory bounded by the atom count, not the length). Returns model (the
-    decoded Model), clipped (samples clipped to [-1, 1], all channels) and samples (n_samples x channels)."""
+    decoded Model, or the codec.stream.StreamFile of a streamed file), partial (a streamed file cut
+    short: decoded up to its last complete block), clipped (samples clipped to [-1, 1], all channels) and samples (n_samples x channels)."""
     from audio_gs.codec.output import output_format, write_blocks
     from audio_gs.codec.render import iter_blocks
 
     output_format(out)  # refuse an unknown format before decoding
-    model = read_ags(path)
+    data = read_bytes(path)
+    if stream.is_stream(data):
+        model = _read_stream(path, data)
+        chunks = stream.iter_stream(model, threads=threads)
+    else:
+        model = _decode_named(path, data)
+        chunks = (y for _, y in iter_blocks(model, threads=threads))
     try:
-        clipped = write_blocks(out, (y for _, y in iter_blocks(model, threads=threads)),
-                               sample_rate=model.sample_rate, n_channels=model.n_channels, n_frames=model.n_samples)
+        clipped = write_blocks(out, chunks, sample_rate=model.sample_rate, n_channels=model.n_channels,
+                               n_frames=model.n_samples)
     except MemoryError:
         raise AgsFormatError(f"{path}: {OUT_OF_MEMORY}") from None
     except AgsFormatError as exc:
         raise AgsFormatError(f"{path}: {exc}") from None
-    return {"model": model, "clipped": clipped, "samples": model.n_samples * model.n_channels}
+    return {"model": model, "clipped": clipped, "samples": model.n_samples * model.n_channels,
+            "partial": isinstance(model, stream.StreamFile) and not model.complete}
