@@ -201,10 +201,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def _info_stream(path, data: bytes) -> int:
     """info of a streamed (version 3) file: its blocks and totals."""
     from audio_gs.codec import stream
+    from audio_gs.codec.compress import read_stream
     from audio_gs.errors import AgsFormatError
 
     try:
-        sf = stream.read_stream(data)
+        sf = read_stream(data)
     except AgsFormatError as exc:
         raise AgsFormatError(f"{path}: {exc}") from None
     seconds = max(sf.duration, 1e-9)

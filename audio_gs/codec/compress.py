@@ -117,9 +117,14 @@ def _decode_named(path, data: bytes) -> Model:
         raise _named(path, exc) from None
 
 
+def read_stream(data: bytes) -> stream.StreamFile:
+    """A streamed (version 3) .ags file's blocks, each body decoded (audio_gs.codec.stream)."""
+    return stream.parse(data, decode)
+
+
 def _read_stream(path, data: bytes) -> stream.StreamFile:
     try:
-        return stream.read_stream(data)
+        return read_stream(data)
     except AgsFormatError as exc:
         raise _named(path, exc) from None
     except MemoryError:

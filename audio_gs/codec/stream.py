@@ -78,10 +78,9 @@ class StreamFile:
         return sum(len(m) for _, _, m in self.blocks)
 
 
-def read_stream(data: bytes) -> StreamFile:
-    """Parse a streamed .ags file (a cut-short one too); AgsFormatError on anything invalid."""
-    from audio_gs.codec.compress import decode
-
+def parse(data: bytes, decode) -> StreamFile:
+    """Parse a streamed .ags file (a cut-short one too), each block's body read by decode (bytes ->
+    Model: audio_gs.codec.compress.decode, whose read_stream calls this); AgsFormatError on anything invalid."""
     if len(data) < HEADER_BYTES:
         raise AgsFormatError(f"streamed .ags: {len(data)} bytes is shorter than its header")
     head = data[:_HEAD.size]

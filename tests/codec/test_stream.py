@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audio_gs.codec import stream
-from audio_gs.codec.compress import decode, encode
+from audio_gs.codec.compress import decode, encode, read_stream
 from audio_gs.codec.model import Gabor, Model
 from audio_gs.codec.render import render
 from audio_gs.errors import AgsFormatError
@@ -34,7 +34,7 @@ def three_blocks():
 
 
 def test_blocks_are_added_at_their_first_sample(three_blocks):
-    sf = stream.read_stream(_file(three_blocks, 7000))
+    sf = read_stream(_file(three_blocks, 7000))
     assert sf.complete and sf.n_samples == 7000 and len(sf.blocks) == 3
     y = stream.render_stream(sf)
     want = np.zeros((1, 7000))
@@ -47,9 +47,9 @@ def test_blocks_are_added_at_their_first_sample(three_blocks):
 
 def test_a_cut_short_file_decodes_its_complete_blocks(three_blocks):
     data = _file(three_blocks, 7000)
-    full = stream.render_stream(stream.read_stream(data))
+    full = stream.render_stream(read_stream(data))
     cut = data[:len(_file(three_blocks[:2], 0, end=False)) + 10]  # inside the third block
-    sf = stream.read_stream(cut)
+    sf = read_stream(cut)
     assert not sf.complete and sf.n_samples == 4000
     y = stream.render_stream(sf)
     # samples before the third block's first sample are final; after it the third block is missing
@@ -60,37 +60,37 @@ def test_damage_is_refused(three_blocks):
     data = bytearray(_file(three_blocks, 7000))
     bad = bytes(data[:3]) + b"X" + bytes(data[4:])
     with pytest.raises(AgsFormatError):
-        stream.read_stream(bytes(data[:stream.HEADER_BYTES - 1]))
+        read_stream(bytes(data[:stream.HEADER_BYTES - 1]))
     hdr = bytearray(data)
     hdr[8] ^= 1  # the sample rate, under the header CRC
     with pytest.raises(AgsFormatError, match="CRC"):
-        stream.read_stream(bytes(hdr))
+        read_stream(bytes(hdr))
     blk = bytearray(data)
     blk[stream.HEADER_BYTES + 5] ^= 1  # a block's first sample, under its CRC
     with pytest.raises(AgsFormatError, match="CRC"):
-        stream.read_stream(bytes(blk))
+        read_stream(bytes(blk))
     assert bad[:4] != stream.bitstream.MAGIC and not stream.is_stream(bad)
     with pytest.raises(AgsFormatError, match="after the end record"):
-        stream.read_stream(bytes(data) + b"\0")
+        read_stream(bytes(data) + b"\0")
 
 
 def test_blocks_must_continue_the_stream(three_blocks):
     (a, b, c) = three_blocks
     with pytest.raises(AgsFormatError, match="continue"):  # a gap: starts after the samples made so far
-        stream.read_stream(_file([a, (2500, 4000, b[2])], 4000))
+        read_stream(_file([a, (2500, 4000, b[2])], 4000))
     with pytest.raises(AgsFormatError, match="continue"):  # goes back before the previous block's start
-        stream.read_stream(_file([a, b, (1000, 5000, c[2])], 5000))
+        read_stream(_file([a, b, (1000, 5000, c[2])], 5000))
     with pytest.raises(AgsFormatError, match="shorter"):  # completes samples its body does not hold
-        stream.read_stream(_file([(0, 3500, a[2])], 3500))
+        read_stream(_file([(0, 3500, a[2])], 3500))
     with pytest.raises(AgsFormatError, match="end record"):
-        stream.read_stream(_file(three_blocks, 6000))
+        read_stream(_file(three_blocks, 6000))
 
 
 def test_a_block_of_another_rate_is_refused(three_blocks):
     g = Gabor.empty()
     other = encode(Model(sample_rate=16000, n_samples=100, gabor=g))
     with pytest.raises(AgsFormatError, match="Hz"):
-        stream.read_stream(_file([(0, 100, other)], 100))
+        read_stream(_file([(0, 100, other)], 100))
 
 
 def test_streamed_file_decodes_through_the_file_api(tmp_path, three_blocks):
@@ -126,7 +126,7 @@ def test_mutated_streams_fail_cleanly(three_blocks):
             j = int(rng.integers(0, len(b)))
             b = b[:j] + bytes(rng.integers(0, 256, size=int(rng.integers(1, 30)), dtype=np.uint8)) + b[j:]
         try:
-            sf = stream.read_stream(bytes(b))
+            sf = read_stream(bytes(b))
             y = stream.render_stream(sf)
             assert y.shape == (1, sf.n_samples) and np.isfinite(y).all()
         except AgsFormatError:

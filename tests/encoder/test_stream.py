@@ -13,6 +13,7 @@ import yaml
 from synth import chirp, tone
 
 from audio_gs.codec import stream as layout
+from audio_gs.codec.compress import read_stream
 from audio_gs.encoder.config import resolve_config
 from audio_gs.encoder.losses import snr_db
 from audio_gs.encoder.stream import encode_stream, iter_file_blocks, read_wav_stream, wav_bytes
@@ -77,7 +78,7 @@ def test_encode_stream_windows_rate_and_quality():
     out, seen = io.BytesIO(), []
     res = encode_stream(iter_file_blocks(x, 700), SR, 1, cfg, out.write, on_window=lambda *a: seen.append(a[1:3]))
     assert seen == [(0, 4000), (4000, 8000), (8000, 12000)]  # 0.5 s cores; the rest (0.5 s) is the last
-    sf = layout.read_stream(out.getvalue())
+    sf = read_stream(out.getvalue())
     assert sf.complete and sf.n_samples == x.shape[1] and res["bytes"] == len(out.getvalue())
     y = layout.render_stream(sf)
     assert snr_db(x, y) > 10.0
@@ -104,7 +105,7 @@ def test_encode_from_a_pipe_decodes_after_the_first_window(tmp_path):
     sf, deadline = None, time.time() + 240
     while time.time() < deadline and p.poll() is None:
         if part.exists() and part.stat().st_size > layout.HEADER_BYTES:
-            sf = layout.read_stream(part.read_bytes())
+            sf = read_stream(part.read_bytes())
             if sf.blocks:
                 break
         time.sleep(0.2)
@@ -115,6 +116,6 @@ def test_encode_from_a_pipe_decodes_after_the_first_window(tmp_path):
     rest, err = p.communicate(wav[first:], timeout=240)
     assert p.returncode == 0, err.decode()
     assert out.exists() and not part.exists()
-    full = layout.read_stream(out.read_bytes())
+    full = read_stream(out.read_bytes())
     assert full.complete and full.n_samples == x.shape[1]
     assert snr_db(x, layout.render_stream(full)) > 10.0
