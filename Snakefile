@@ -135,7 +135,7 @@ rule prepare:
 
 
 rule reference:
-    """The benchmark's reference excerpt of a dataset file: resampled, mono, shortened (per category)."""
+    """The benchmark's reference excerpt of a dataset file: resampled, mono (or stereo), shortened (per category)."""
     input:
         lambda w: CLIPS[w.clip].path,
     output:
@@ -145,6 +145,7 @@ rule reference:
         py=PY,
         sr=lambda w: P["categories"][CLIPS[w.clip].category]["sample_rate"],
         dur=lambda w: P["categories"][CLIPS[w.clip].category]["excerpt_s"],
+        ch=lambda w: "keep" if P["categories"][CLIPS[w.clip].category].get("channels") == "stereo" else "mono",
         sources=SOURCES,
         datasets="datasets",
         # not used by the command (which looks the metadata up itself): a changed title or licence
@@ -162,14 +163,21 @@ rule reference:
         CONDA_ENV
     shell:
         "{params.py} audio_gs.bench.datasets reference {input:q} -o {output.wav:q} --sample_rate {params.sr:q} "
-        "--duration {params.dur:q} --info_json {output.info:q} --clip_id {wildcards.clip:q} "
+        "--duration {params.dur:q} --channels {params.ch:q} --info_json {output.info:q} --clip_id {wildcards.clip:q} "
         "--sources {params.sources:q} --datasets_dir {params.datasets:q} > {log:q} 2>&1"
 
 
 # ---- audio_gs -------------------------------------------------------------------------------------
-def _add_steps():
-    steps = FIT.get("add_gaussians_steps")
-    return "--add_gaussians_steps " + " ".join(shlex.quote(str(s)) for s in steps) if steps else ""
+def _fit_flags():
+    """The profile's fit settings as `audio-gs fit` flags: preset, steps, adding steps (each when given)."""
+    flags = []
+    if FIT.get("preset"):
+        flags += ["--preset", shlex.quote(FIT["preset"])]
+    if FIT.get("steps") is not None:
+        flags += ["--num_steps", shlex.quote(str(FIT["steps"]))]
+    if FIT.get("add_gaussians_steps"):
+        flags += ["--add_gaussians_steps"] + [shlex.quote(str(s)) for s in FIT["add_gaussians_steps"]]
+    return " ".join(flags)
 
 
 rule fit_rate:
@@ -187,9 +195,8 @@ rule fit_rate:
         ags=AGS,
         log_dir=lambda w, output: os.path.dirname(output.ags),
         sr=lambda w: P["categories"][CLIPS[w.clip].category]["sample_rate"],
-        steps=FIT["steps"],
         seed=FIT.get("seed", 0),
-        add=_add_steps(),
+        fit=_fit_flags(),
     log:
         f"{LOGS}/fit_rate/{{clip}}/{{config}}/k{{kbps}}.log",
     benchmark:
@@ -204,7 +211,7 @@ rule fit_rate:
     shell:
         "(OMP_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads} "
         "{params.ags} fit --input_path {input.ref:q} --config {input.config:q} --kbps {wildcards.kbps:q} "
-        "--num_steps {params.steps:q} --sample_rate {params.sr:q} --seed {params.seed:q} {params.add} "
+        "{params.fit} --sample_rate {params.sr:q} --seed {params.seed:q} "
         "--log_dir {params.log_dir:q} --no-progress && cp {output.ags:q} {output.coded:q}) > {log:q} 2>&1"
 
 
@@ -221,9 +228,8 @@ rule fit:
         ags=AGS,
         log_dir=lambda w, output: os.path.dirname(output.ckpt),
         sr=lambda w: P["categories"][CLIPS[w.clip].category]["sample_rate"],
-        steps=FIT["steps"],
         seed=FIT.get("seed", 0),
-        add=_add_steps(),
+        fit=_fit_flags(),
     log:
         f"{LOGS}/fit/{{clip}}/{{config}}/n{{ngauss}}.log",
     benchmark:
@@ -238,7 +244,7 @@ rule fit:
     shell:
         "OMP_NUM_THREADS={threads} NUMBA_NUM_THREADS={threads} "
         "{params.ags} fit --input_path {input.ref:q} --config {input.config:q} --num_gaussians {wildcards.ngauss:q} "
-        "--num_steps {params.steps:q} --sample_rate {params.sr:q} --seed {params.seed:q} {params.add} "
+        "{params.fit} --sample_rate {params.sr:q} --seed {params.seed:q} "
         "--log_dir {params.log_dir:q} --no-progress > {log:q} 2>&1"
 
 

@@ -56,6 +56,7 @@ DEFAULTS: dict = {
     "noise_steps": 400,  # Adam steps of the noise fit
     "noise_gain_db": -3.0,  # the noise layer's energy relative to the hole it fills
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
+    "noise_min_ms": 2.0,  # shortest noise Gaussian (time sigma, ms): below ~5 ms a wide one is a click
     "tonal_max_hz": None,  # no tonal atom above this frequency (Hz): the noise Gaussians carry the band above
     "kbps": None,  # target bitrate: choose the number of atoms so that the .ags file lands on it
     "importance_exponent": 0.5,  # rate control drops atoms by energy / local level ** this
@@ -133,6 +134,8 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config tonal_max_hz must be a positive frequency in Hz (or null for none)")
     if not (_is_number(cfg["noise_per_second"]) and 0 <= cfg["noise_per_second"] <= 1000):
         raise AudioGSError("config noise_per_second must be a number from 0 to 1000")
+    if not (_is_number(cfg["noise_min_ms"]) and 0.5 <= cfg["noise_min_ms"] <= 100):
+        raise AudioGSError("config noise_min_ms must be a number of milliseconds from 0.5 to 100")
     if not (_is_number(cfg["window_seconds"]) and 0 <= cfg["window_seconds"] <= 3600):
         raise AudioGSError("config window_seconds must be a number of seconds from 0 (no windows) to 3600")
     if cfg["preset"] is not None:

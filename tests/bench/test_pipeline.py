@@ -275,7 +275,7 @@ def _grid(profile):
     return prof, clips, BM.ags_points(prof, clips), BM.baseline_points(prof, clips)
 
 
-@pytest.mark.parametrize("profile", ["default", "full", "wide"])
+@pytest.mark.parametrize("profile", ["default", "full", "wide", "hifi"])
 def test_grid_dry_run_plans_one_fit_per_rate_and_batched_short_jobs(profile):
     out, counts = _dry_run_counts(profile)
     if "Nothing to be done" in out:  # this grid has already been run here
@@ -288,6 +288,20 @@ def test_grid_dry_run_plans_one_fit_per_rate_and_batched_short_jobs(profile):
         assert counts.get("score") == len({(p["clip"], p["system"]) for p in gs + bl})
     cats = [c.category for c in clips.values()]
     assert min(cats.count(k) for k in prof["categories"]) >= (4 if profile == "wide" else 2)
+
+
+def test_hifi_profile_keeps_stereo_and_fits_with_the_fast_preset():
+    r = snakemake("-n", "-p", "--cores", "2", "--config", "profile=hifi", cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    refs = [ln for ln in out.splitlines() if "audio_gs.bench.datasets reference" in ln]
+    fits = [ln for ln in out.splitlines() if " fit --input_path" in ln]
+    if not refs and not fits:  # this grid has already been run here
+        return
+    assert all("--channels keep" in ln and "--sample_rate 44100" in ln for ln in refs)
+    assert all("--preset fast" in ln and "--num_steps" not in ln for ln in fits)
+    prof, clips, gs, bl = _grid("hifi")
+    assert {p["codec"] for p in bl} == {"opus", "aac", "mp3"} and sorted({str(p["kbps"]) for p in gs}) == ["32", "64"]
 
 
 def test_slurm_profile_dry_run():

@@ -61,3 +61,29 @@ def test_noise_fills_what_the_tonal_atoms_leave():
     e_both = float((render(decode(both.data)) ** 2).sum())
     assert e_tonal < 0.8 * e_x
     assert abs(10 * np.log10(e_both / e_x)) < 3.0 and e_both > e_tonal
+
+
+def test_noise_min_ms_sets_the_shortest_noise_gaussian():
+    from audio_gs.encoder.config import resolve_config
+    from audio_gs.encoder.encode import noise_options
+    from audio_gs.errors import AudioGSError
+
+    assert noise_options(resolve_config(None, {})).min_st_ms == 2.0
+    assert noise_options(resolve_config(None, {"noise_min_ms": 10})).min_st_ms == 10.0
+    import pytest
+
+    with pytest.raises(AudioGSError, match="noise_min_ms"):
+        resolve_config(None, {"noise_min_ms": 0})
+
+
+def test_noise_fit_respects_the_shortest_width():
+    import numpy as np
+
+    from audio_gs.encoder.noise_fit import NoiseFitOptions, fit_noise
+
+    rng = np.random.default_rng(0)
+    x = np.zeros(8000)
+    x[2000:2040] = rng.standard_normal(40)  # a 5 ms burst: the fit would like a click for it
+    x += 0.01 * rng.standard_normal(8000)
+    nz = fit_noise(x[None], 8000, 12, NoiseFitOptions(steps=60, min_st_ms=10.0))
+    assert len(nz) and np.exp(nz.log_st).min() >= 0.010 * (1 - 1e-6)
