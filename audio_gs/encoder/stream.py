@@ -26,6 +26,7 @@ from audio_gs.errors import AudioGSError
 
 DEFAULT_WINDOW_SECONDS = 2.5  # when the config asks for no windows (window_seconds 0)
 READ_FRAMES = 4096
+SILENCE = 10 ** (-100 / 20)  # a window whose residual peaks below -100 dBFS is coded as an empty block
 _PCM = {(1, 8): "u1", (1, 16): "<i2", (1, 24): None, (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
 
 
@@ -206,10 +207,20 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
             if b > a:
                 fixed[:, a - seg_lo:b - seg_lo] += y[:, a - start:b - start]
         share = core_hi - core_lo
+        w = Window(index, core_lo, core_hi, seg_lo, seg_hi)
+        target = to_model_channels(torch.from_numpy(np.asarray(x, np.float64)), mode) - torch.from_numpy(fixed)
+        if float(target.abs().max()) < SILENCE:  # nothing left to code here (a pause in the stream)
+            out(layout.block_record(seg_lo, core_hi, _empty_body(sr, n, n_channels, mode)))
+            if on_window:
+                on_window(index, core_lo, core_hi, {"atoms_kept": 0, "noise_gaussians": 0, "silent": True})
+            buf.drop_before(max(0, core_hi - margin))
+            core_lo, index = core_hi, index + 1
+            if last:
+                break
+            continue
         wcfg = dict(cfg, kbps=float(cfg["kbps"]) * share / n,
                     noise_per_second=float(cfg["noise_per_second"]) * share / n, seed=int(cfg["seed"]) + index)
         count = atoms_for_rate(dict(cfg, kbps=cfg["kbps"]), share, sr, n_channels)
-        w = Window(index, core_lo, core_hi, seg_lo, seg_hi)
         plan = WindowPlan(seg_hi, sr, margin, (w,))
         fit_count = int(round(count * (seg_hi - core_lo) / share))
         r = fit_window(WindowJob(x=np.ascontiguousarray(x), fixed=fixed.astype(np.float32), sample_rate=sr,
@@ -217,9 +228,8 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
         atoms = shifted(Atoms.from_state_dict(r.atoms), -seg_lo / sr)
         atoms.n_channels, atoms.stereo_mode = n_channels, mode
         local = Window(0, core_lo - seg_lo, core_hi - seg_lo, 0, n)
-        target = to_model_channels(torch.from_numpy(np.asarray(x, np.float64)), mode) - torch.from_numpy(fixed)
         enc = fit_to_rate(atoms.to(dtype=torch.float32), target.float().contiguous(), n, wcfg,
-                          scope=WindowScope(WindowPlan(n, sr, margin, (local,)), wcfg))
+                          scope=WindowScope(WindowPlan(n, sr, margin, (local,)), wcfg, noise_end=local.core_hi))
         out(layout.block_record(seg_lo, core_hi, enc.data))
         if on_window:
             on_window(index, core_lo, core_hi, enc.info)
@@ -233,6 +243,15 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
     out(layout.end_record(core_lo))
     return {"windows": index, "samples": core_lo, "bytes": written,
             "kbps": 8 * written / (core_lo / sr) / 1000}
+
+
+def _empty_body(sample_rate: int, n_samples: int, n_channels: int, stereo_mode: str) -> bytes:
+    """A version-2 body with no Gaussians (a silent window)."""
+    from audio_gs.codec.compress import encode
+    from audio_gs.codec.model import Gabor, Model
+
+    return encode(Model(sample_rate=sample_rate, n_samples=n_samples, gabor=Gabor.empty(), n_channels=n_channels,
+                        stereo_mode=stereo_mode))
 
 
 def iter_file_blocks(x: np.ndarray, frames: int = READ_FRAMES) -> Iterator[np.ndarray]:

@@ -316,8 +316,11 @@ class WindowScope:
     order either global (rate_scope "file") or within each window, so that every window keeps the
     same share of its atoms (rate_scope "window")."""
 
-    def __init__(self, plan: WindowPlan, cfg: dict):
-        self.plan, self.cfg = plan, cfg
+    def __init__(self, plan: WindowPlan, cfg: dict, noise_end: int | None = None):
+        """noise_end: samples from here on are hidden from the noise fit (a streamed window's look-ahead:
+        a noise Gaussian of up to 400 ms fitted to an onset there would spread its energy back over the
+        window, a pre-echo no later window can take back)."""
+        self.plan, self.cfg, self.noise_end = plan, cfg, noise_end
 
     def add_atoms(self, atoms: Atoms, target: torch.Tensor, n_new: int, *, scales_ms, per_round: int = 40,
                   norm=None, max_freq: float | None = None) -> Atoms:
@@ -353,6 +356,12 @@ class WindowScope:
         fitted on its segment, those centred in its core kept."""
         from audio_gs.encoder.noise_fit import fit_noise
 
+        if self.noise_end is not None:
+            residual = np.array(residual, np.float64)
+            residual[:, self.noise_end:] = 0.0
+            if tonal is not None:
+                tonal = np.array(tonal, np.float64)
+                tonal[:, self.noise_end:] = 0.0
         parts = []
         for w, share in zip(self.plan.windows, self.plan.shares(int(k))):
             if share <= 0:

@@ -119,3 +119,16 @@ def test_encode_from_a_pipe_decodes_after_the_first_window(tmp_path):
     full = read_stream(out.read_bytes())
     assert full.complete and full.n_samples == x.shape[1]
     assert snr_db(x, layout.render_stream(full)) > 10.0
+
+
+def test_a_pause_in_the_stream_stays_silent():
+    """Silent windows become empty blocks; the look-ahead does not spread the next onset back into the pause."""
+    x = np.concatenate([tone(SR, 1.0, 440, 0.3), np.zeros(2 * SR, np.float32), chirp(SR, 1.0, 300, 1500, 0.2)])[None]
+    out, seen = io.BytesIO(), []
+    encode_stream(iter_file_blocks(x, 700), SR, 1, resolve_config(None, SMALL), out.write,
+                  on_window=lambda i, lo, hi, info: seen.append(info.get("silent", False)))
+    assert sum(seen) >= 2  # 1.5-2.5 s: nothing left to code
+    y = layout.render_stream(read_stream(out.getvalue()))
+    onset = 3 * SR
+    assert np.abs(y[:, SR + 2000:onset - 2000]).max() < 5e-3  # the pause, away from its two edges
+    assert np.abs(y[:, onset - 2000:onset - 800]).max() < 0.02  # no pre-echo of the chirp (0.2) beyond the atoms' reach
