@@ -151,7 +151,7 @@ def decode_file(path: str | Path, *, threads: int | None = None) -> tuple[np.nda
         try:
             return stream.render_stream(sf, threads=threads), sf.sample_rate
         except AgsFormatError as exc:
-            raise AgsFormatError(f"{path}: {exc}") from None
+            raise _named(path, exc) from None
     model = _decode_named(path, data)
     try:
         return render(model, threads=threads), model.sample_rate

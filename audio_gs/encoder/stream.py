@@ -164,10 +164,7 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
     import torch
 
     from audio_gs.codec.render import render_gabor, to_model_channels
-    from audio_gs.encoder.encode import atoms_for_rate, fit_to_rate
-    from audio_gs.encoder.atoms import Atoms
-    from audio_gs.encoder.windows import (Window, WindowJob, WindowPlan, WindowScope, fit_window, margin_seconds,
-                                          shifted, window_config)
+    from audio_gs.encoder.windows import Window, margin_seconds
 
     if not cfg.get("kbps"):
         raise AudioGSError("a streamed encode needs a target bitrate (--kbps)")
@@ -186,7 +183,7 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
         written += len(b)
 
     out(layout.stream_header(sr, n_channels))
-    past: list = []  # (first sample, decoded Model) of windows whose atoms may reach later segments
+    past: list = []  # (first sample, decoded tonal waveform [C, n]) of windows that may reach later segments
     core_lo, index = 0, 0
     while True:
         buf.fill(core_lo + core + margin + 1)  # this window's segment, and whether more follows
@@ -198,42 +195,28 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
         seg_lo, seg_hi = max(0, core_lo - margin), core_hi if last else core_hi + margin
         if seg_hi > MAX_SECONDS * sr:
             raise AudioGSError(f"the stream is longer than the {MAX_SECONDS} s an .ags file holds")
-        x = buf.span(seg_lo, seg_hi)
         n = seg_hi - seg_lo
         fixed = np.zeros((n_channels, n))
-        for start, model in past:  # the decoded tonal atoms of earlier windows, on this segment
-            y = render_gabor(model.gabor, sr, model.n_samples, n_channels)
-            a, b = max(seg_lo, start), min(seg_hi, start + model.n_samples)
+        for start, y in past:  # the decoded tonal atoms of earlier windows, on this segment
+            a, b = max(seg_lo, start), min(seg_hi, start + y.shape[1])
             if b > a:
                 fixed[:, a - seg_lo:b - seg_lo] += y[:, a - start:b - start]
-        share = core_hi - core_lo
-        w = Window(index, core_lo, core_hi, seg_lo, seg_hi)
+        x = buf.span(seg_lo, seg_hi)
         target = to_model_channels(torch.from_numpy(np.asarray(x, np.float64)), mode) - torch.from_numpy(fixed)
+        w = Window(index, core_lo, core_hi, seg_lo, seg_hi)
         if float(target.abs().max()) < SILENCE:  # nothing left to code here (a pause in the stream)
-            out(layout.block_record(seg_lo, core_hi, _empty_body(sr, n, n_channels, mode)))
-            if on_window:
-                on_window(index, core_lo, core_hi, {"atoms_kept": 0, "noise_gaussians": 0, "silent": True})
-            buf.drop_before(max(0, core_hi - margin))
-            core_lo, index = core_hi, index + 1
-            if last:
-                break
-            continue
-        wcfg = dict(cfg, kbps=float(cfg["kbps"]) * share / n,
-                    noise_per_second=float(cfg["noise_per_second"]) * share / n, seed=int(cfg["seed"]) + index)
-        count = atoms_for_rate(dict(cfg, kbps=cfg["kbps"]), share, sr, n_channels)
-        plan = WindowPlan(seg_hi, sr, margin, (w,))
-        fit_count = int(round(count * (seg_hi - core_lo) / share))
-        r = fit_window(WindowJob(x=np.ascontiguousarray(x), fixed=fixed.astype(np.float32), sample_rate=sr,
-                                 cfg=window_config(cfg, plan, w, fit_count), window=w))
-        atoms = shifted(Atoms.from_state_dict(r.atoms), -seg_lo / sr)
-        atoms.n_channels, atoms.stereo_mode = n_channels, mode
-        local = Window(0, core_lo - seg_lo, core_hi - seg_lo, 0, n)
-        enc = fit_to_rate(atoms.to(dtype=torch.float32), target.float().contiguous(), n, wcfg,
-                          scope=WindowScope(WindowPlan(n, sr, margin, (local,)), wcfg, noise_end=local.core_hi))
-        out(layout.block_record(seg_lo, core_hi, enc.data))
+            body, tonal = _empty_body(sr, n, n_channels, mode), None
+            info = {"atoms_kept": 0, "noise_gaussians": 0, "silent": True}
+        else:
+            enc = _code_window(x, fixed, target, w, sr, n_channels, mode, margin, index, cfg)
+            body, info = enc.data, enc.info
+            tonal = render_gabor(enc.model.gabor, sr, enc.model.n_samples, n_channels)
+        out(layout.block_record(seg_lo, core_hi, body))
         if on_window:
-            on_window(index, core_lo, core_hi, enc.info)
-        past = [(s, m) for s, m in past if s + m.n_samples > core_hi - margin] + [(seg_lo, enc.model)]
+            on_window(index, core_lo, core_hi, info)
+        past = [(s, y) for s, y in past if s + y.shape[1] > core_hi - margin]
+        if tonal is not None:
+            past.append((seg_lo, tonal))
         buf.drop_before(max(0, core_hi - margin))
         core_lo, index = core_hi, index + 1
         if last:
@@ -243,6 +226,30 @@ def encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, n_channels: in
     out(layout.end_record(core_lo))
     return {"windows": index, "samples": core_lo, "bytes": written,
             "kbps": 8 * written / (core_lo / sr) / 1000}
+
+
+def _code_window(x, fixed, target, w, sr: int, n_channels: int, mode: str, margin: int, index: int, cfg: dict):
+    """Fit window w's segment x against target = x - fixed (model channels), keep its core's atoms,
+    rate-control them to the window's share of cfg["kbps"] with a noise layer that does not see the
+    look-ahead; the Encoded of the segment (atom times from its first sample)."""
+    import torch
+
+    from audio_gs.encoder.atoms import Atoms
+    from audio_gs.encoder.encode import atoms_for_rate, fit_to_rate
+    from audio_gs.encoder.windows import Window, WindowJob, WindowPlan, WindowScope, fit_window, shifted, window_config
+
+    n, share = w.seg_hi - w.seg_lo, w.core_hi - w.core_lo
+    wcfg = dict(cfg, kbps=float(cfg["kbps"]) * share / n,
+                noise_per_second=float(cfg["noise_per_second"]) * share / n, seed=int(cfg["seed"]) + index)
+    fit_count = int(round(atoms_for_rate(cfg, share, sr, n_channels) * (w.seg_hi - w.core_lo) / share))
+    plan = WindowPlan(w.seg_hi, sr, margin, (w,))
+    r = fit_window(WindowJob(x=np.ascontiguousarray(x), fixed=fixed.astype(np.float32), sample_rate=sr,
+                             cfg=window_config(cfg, plan, w, fit_count), window=w))
+    atoms = shifted(Atoms.from_state_dict(r.atoms), -w.seg_lo / sr)
+    atoms.n_channels, atoms.stereo_mode = n_channels, mode
+    local = Window(0, w.core_lo - w.seg_lo, w.core_hi - w.seg_lo, 0, n)
+    return fit_to_rate(atoms.to(dtype=torch.float32), target.float().contiguous(), n, wcfg,
+                       scope=WindowScope(WindowPlan(n, sr, margin, (local,)), wcfg, noise_end=local.core_hi))
 
 
 def _empty_body(sample_rate: int, n_samples: int, n_channels: int, stereo_mode: str) -> bytes:
@@ -264,10 +271,12 @@ def wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
     """x [channels, samples] float as a 16-bit WAV (for tests and pipes)."""
     import wave
 
+    from audio_gs.codec.output import pcm16
+
     b = io.BytesIO()
     with wave.open(b, "wb") as w:
         w.setnchannels(x.shape[0])
         w.setsampwidth(2)
         w.setframerate(sample_rate)
-        w.writeframes(np.clip(np.rint(np.asarray(x).T * 32767), -32768, 32767).astype("<i2").tobytes())
+        w.writeframes(pcm16(x))
     return b.getvalue()
