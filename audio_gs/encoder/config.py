@@ -54,6 +54,7 @@ DEFAULTS: dict = {
     # perceptual codec: noise Gaussians and rate control
     "noise_per_second": 0.0,  # noise Gaussians per second of audio fitted to the tonal residual (0 = none)
     "noise_steps": 400,  # Adam steps of the noise fit
+    "noise_estimate_steps": None,  # steps of the rate control's first noise fit, which only sizes the layer (None: noise_steps)
     "noise_gain_db": -3.0,  # the noise layer's energy relative to the hole it fills
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
     "noise_min_ms": 2.0,  # shortest noise Gaussian (time sigma, ms): below ~5 ms a wide one is a click
@@ -114,7 +115,7 @@ def validate(cfg: dict) -> dict:
     if not _is_int(cfg["num_steps"]) or cfg["num_steps"] < 0:
         raise AudioGSError("config num_steps must be a non-negative integer")
     for key, least in (("log_every", 1), ("save_every", 0), ("ls_every", 0), ("qat_steps", 0),
-                       ("mp_atoms_per_round", 1), ("jobs", 1)):
+                       ("mp_atoms_per_round", 1), ("jobs", 1), ("noise_steps", 0)):
         if not _is_int(cfg[key]) or cfg[key] < least:
             raise AudioGSError(f"config {key} must be an integer >= {least}")
     if not (_is_number(cfg["lr"]) and cfg["lr"] > 0):
@@ -134,6 +135,9 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config tonal_max_hz must be a positive frequency in Hz (or null for none)")
     if not (_is_number(cfg["noise_per_second"]) and 0 <= cfg["noise_per_second"] <= 1000):
         raise AudioGSError("config noise_per_second must be a number from 0 to 1000")
+    if cfg["noise_estimate_steps"] is not None and not (_is_int(cfg["noise_estimate_steps"])
+                                                        and cfg["noise_estimate_steps"] >= 0):
+        raise AudioGSError("config noise_estimate_steps must be an integer >= 0 (or null: noise_steps)")
     if not (_is_number(cfg["noise_min_ms"]) and 0.5 <= cfg["noise_min_ms"] <= 100):
         raise AudioGSError("config noise_min_ms must be a number of milliseconds from 0.5 to 100")
     if not (_is_number(cfg["window_seconds"]) and 0 <= cfg["window_seconds"] <= 3600):

@@ -126,7 +126,8 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, s
     def size(a: Atoms, noise: Noise) -> int:
         return len(pack_model(a, target, n_samples, cfg, noise=noise, resolve=False)[0])
 
-    _, _, noise = pack_model(atoms, target, n_samples, cfg, resolve=False, scope=scope)
+    sizing = cfg if cfg.get("noise_estimate_steps") is None else dict(cfg, noise_steps=cfg["noise_estimate_steps"])
+    _, _, noise = pack_model(atoms, target, n_samples, sizing, resolve=False, scope=scope)  # sizes the noise layer
     fixed = size(atoms.select(torch.zeros(0, dtype=torch.long)), noise)  # header + noise layer
     for _ in range(4):  # grow while clearly short of the target
         now = size(atoms, noise)

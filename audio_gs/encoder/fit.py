@@ -83,6 +83,8 @@ def optimize(atoms: Atoms, target: torch.Tensor, cfg: dict, num_steps: int, tran
         unc = a.unconstrained()
         return unc, torch.optim.Adam(unc.parameters(), lr=cfg["lr"])
 
+    if num_steps <= 0:  # no optimiser (building one loads torch._dynamo: about 1.4 s)
+        return atoms.unconstrained().physical(**bounds).detach()
     unc, opt = start(atoms)
     end = start_step + num_steps
     for step in range(start_step + 1, end + 1):

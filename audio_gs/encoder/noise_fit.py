@@ -22,6 +22,7 @@ import torch
 
 from audio_gs.codec.model import Noise
 from audio_gs.codec.noise import Grid, analyse, cell_mass, erb_to_hz, hz_to_erb
+from audio_gs.encoder.adam import Adam
 
 
 @dataclass
@@ -122,16 +123,18 @@ def greedy_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, ch
             cell_mass(start.erb, start.log_se, ee)
     tga = cells**a
     fm_all = cell_mass(ecen, np.full(len(ecen), se), ee)  # [B, B]: Gaussian centred on bin b
+    excess = tga - model**a  # kept up to date row by row: a placement changes only its own rows
     out = np.zeros((k, 3))
     half = int(math.ceil(5 * opts.init_st_ms / 1000 * grid.sample_rate / grid.hop)) + 1
     for i in range(k):
-        m, f = np.unravel_index(int(np.argmax(tga - model**a)), cells.shape)
+        m, f = np.unravel_index(int(np.argmax(excess)), cells.shape)
         lo, hi = max(0, m - half), min(len(tcen), m + half + 1)
         tm = cell_mass(np.array([tcen[m]]), np.array([st]), te[lo:hi + 1])[0]
         fm = fm_all[f]
         need = max(cells[m, f] - model[m, f], 1e-30)
         energy = need / max(tm[m - lo] * fm[f], 1e-30)
         model[lo:hi] += energy * np.outer(tm, fm)
+        excess[lo:hi] = tga[lo:hi] - model[lo:hi] ** a
         out[i] = (tcen[m], ecen[f], math.log(energy))
     new = Noise(time=out[:, 0], erb=out[:, 1], log_st=np.full(k, st), log_se=np.full(k, se), log_energy=out[:, 2],
                 channel=np.full(k, channel, np.int64))
@@ -208,12 +211,11 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
     be = torch.tensor(ee[edges], **f32)
     tgt_log = torch.log(torch.tensor(tgt, **f32) + floor)
     base_t = torch.tensor(base, **f32) if base is not None else 0.0
-    opt = torch.optim.Adam([t, e, lst, lse, le], lr=opts.lr)
+    opt = Adam([t, e, lst, lse, le], lr=opts.lr)
     lo_st, hi_st = math.log(opts.min_st_ms / 1000), math.log(opts.max_st_ms / 1000)
     lo_se, hi_se = math.log(opts.min_se_erb), math.log(opts.max_se_erb)
     for step in range(opts.steps):
-        for g in opt.param_groups:
-            g["lr"] = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / opts.steps)))
+        opt.lr = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / opts.steps)))
         fm = _mass(be, e, torch.exp(lse))
         band = _band_energy(te, t, torch.exp(lst) / dt, torch.exp(le), fm)
         loss = (torch.log(band + base_t + floor) - tgt_log).abs().mean()

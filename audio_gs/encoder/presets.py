@@ -2,9 +2,10 @@
 flags (audio_gs.encoder.config.resolve_config). They set how hard the encoder works, not what it
 models: rates, channels, losses and the noise layer stay the config file's.
 
-- fast: matching pursuit in large rounds, least squares, a short Adam run; no adding during the
-  fit; windows of 2.5 s (so two processes have work from 5 s of audio on). Not yet real time:
-  10 s of speech at 16 kbit/s take about 27 s on two cores (benchmarks/bench_encode.py).
+- fast: matching pursuit in rounds of 300 and least squares, no Adam steps on the tonal atoms; the
+  rate control sizes the noise layer from its greedy start (no fit) and fits it once, for the kept
+  atoms; windows of 10 s. About real time on two cores for 10 s of speech at 16 kbit/s
+  (benchmarks/bench_encode.py presets).
 - default: the config file as it is; only signals longer than 1.5 x 5 s are fitted in windows.
 - best: a longer Adam run with error-guided adding, smaller matching-pursuit rounds.
 
@@ -17,15 +18,15 @@ from audio_gs.errors import AudioGSError
 
 PRESETS: dict[str, dict] = {
     "fast": {
-        "window_seconds": 2.5,
-        "num_steps": 250,
-        "ls_every": 100,
+        "window_seconds": 10.0,
+        "num_steps": 0,
         "adaptive_add": False,
         "init_fraction": 1.0,
         "add_gaussians_steps": [],
-        "mp_atoms_per_round": 120,
+        "mp_atoms_per_round": 300,
         "qat_steps": 0,
         "noise_steps": 150,
+        "noise_estimate_steps": 0,
         "log_every": 50,
         "save_every": 0,
     },

@@ -193,6 +193,24 @@ def fit_window(job: WindowJob) -> WindowResult:
                         seconds=time.perf_counter() - t0)
 
 
+@dataclass
+class NoiseJob:
+    """One window's noise fit: its segment of the residual (and of the decoded tonal part)."""
+
+    residual: np.ndarray
+    sample_rate: int
+    count: int
+    opts: object  # audio_gs.encoder.noise_fit.NoiseFitOptions
+    tonal: np.ndarray | None
+
+
+def fit_noise_job(job: NoiseJob) -> Noise:
+    """audio_gs.encoder.noise_fit.fit_noise on one window's segment (times relative to the segment)."""
+    from audio_gs.encoder.noise_fit import fit_noise
+
+    return fit_noise(job.residual, job.sample_rate, job.count, job.opts, tonal=job.tonal)
+
+
 def _init_worker(torch_threads: int, numba_threads: int) -> None:
     torch.set_num_threads(torch_threads)
     try:
@@ -354,21 +372,27 @@ class WindowScope:
         """k noise Gaussians (audio_gs.encoder.noise_fit.fit_noise) fitted window by window to residual
         [C, N] (tonal: the decoded atoms, for the 'total' target): each window's share by core length,
         fitted on its segment, those centred in its core kept."""
-        from audio_gs.encoder.noise_fit import fit_noise
-
         if self.noise_end is not None:
             residual = np.array(residual, np.float64)
             residual[:, self.noise_end:] = 0.0
             if tonal is not None:
                 tonal = np.array(tonal, np.float64)
                 tonal[:, self.noise_end:] = 0.0
-        parts = []
+        tasks, kept = [], []
         for w, share in zip(self.plan.windows, self.plan.shares(int(k))):
             if share <= 0:
                 continue
             count = int(round(share * (w.seg_hi - w.seg_lo) / max(w.core_hi - w.core_lo, 1)))
-            nz = fit_noise(residual[:, w.seg_lo:w.seg_hi], sample_rate, count, opts,
-                           tonal=None if tonal is None else tonal[:, w.seg_lo:w.seg_hi])
+            tasks.append(NoiseJob(residual=residual[:, w.seg_lo:w.seg_hi], sample_rate=sample_rate, count=count,
+                                  opts=opts, tonal=None if tonal is None else tonal[:, w.seg_lo:w.seg_hi]))
+            kept.append(w)
+        runner = _Runner(int(self.cfg.get("jobs") or 1))
+        try:
+            fitted = runner.map(tasks, fit_noise_job)
+        finally:
+            runner.close()
+        parts = []
+        for w, nz in zip(kept, fitted):
             t = nz.time * sample_rate + w.seg_lo
             nz = nz.select((t >= w.core_lo) & (t < w.core_hi))
             nz.time = nz.time + w.seg_lo / sample_rate

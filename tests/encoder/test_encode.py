@@ -8,6 +8,7 @@ from audio_gs.codec.compress import decode
 from audio_gs.codec.render import render
 from audio_gs.encoder.config import resolve_config
 from audio_gs.encoder.encode import atoms_for_rate, encode_signal
+from audio_gs.errors import AudioGSError
 
 SR = 16000
 
@@ -87,3 +88,20 @@ def test_noise_fit_respects_the_shortest_width():
     x += 0.01 * rng.standard_normal(8000)
     nz = fit_noise(x[None], 8000, 12, NoiseFitOptions(steps=60, min_st_ms=10.0))
     assert len(nz) and np.exp(nz.log_st).min() >= 0.010 * (1 - 1e-6)
+
+
+def test_a_noise_layer_sized_from_its_greedy_start_still_lands_on_the_rate():
+    """noise_estimate_steps 0 (the fast preset): the first, sizing noise fit has no Adam steps."""
+    x = _signal()
+    enc, _ = encode_signal(x, SR, _cfg(kbps=16.0, noise_estimate_steps=0), progress=False)
+    real = 8 * len(enc.data) / 1.0 / 1000
+    assert 0.95 * 16 <= real <= 16 * 1.0001, enc.info
+
+
+def test_noise_estimate_steps_is_validated():
+    assert resolve_config(None, {"noise_estimate_steps": 0})["noise_estimate_steps"] == 0
+    for bad in (-1, 2.5, "x"):
+        with pytest.raises(AudioGSError, match="noise_estimate_steps"):
+            resolve_config(None, {"noise_estimate_steps": bad})
+    with pytest.raises(AudioGSError, match="noise_steps"):
+        resolve_config(None, {"noise_steps": -5})

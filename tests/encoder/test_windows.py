@@ -78,6 +78,23 @@ def test_the_number_of_processes_does_not_change_the_atoms():
         assert torch.equal(getattr(one.atoms, name), getattr(two.atoms, name)), name
 
 
+def test_the_number_of_processes_does_not_change_the_noise_layer():
+    """The window-by-window noise fit runs in cfg["jobs"] processes; its Gaussians are the same up to
+    float32 rounding (each worker has its share of the threads, so torch sums in another order)."""
+    from audio_gs.encoder.encode import noise_options
+    from audio_gs.encoder.windows import WindowScope
+
+    x = _long(2.0).astype(np.float64)
+    cfg = _cfg(window_seconds=0.6, noise_per_second=30)
+    plan = plan_for(cfg, x.shape[1], SR)
+    assert plan is not None and len(plan) >= 3
+    one = WindowScope(plan, dict(cfg, jobs=1)).fit_noise(x, SR, 60, noise_options(cfg))
+    two = WindowScope(plan, dict(cfg, jobs=2)).fit_noise(x, SR, 60, noise_options(cfg))
+    assert len(one) > 0
+    for name in ("time", "erb", "log_st", "log_se", "log_energy", "channel"):
+        assert np.allclose(getattr(one, name), getattr(two, name), rtol=1e-4, atol=1e-6), name
+
+
 def test_windowed_encode_lands_on_the_rate_and_decodes():
     from audio_gs.codec.compress import decode
     from audio_gs.codec.render import render
