@@ -6,7 +6,7 @@ Window w fits its segment [core_lo - margin, core_hi + margin) against the signa
 atoms of the windows before it (closed loop: what the decoder renders), keeps the atoms centred in its
 core, rate-controls and quantizes them with a noise layer for the core, and writes one block. So the
 encoder needs core_hi + margin samples before it can write window w: its latency is one window plus
-one margin (2.5 s + 0.4 s with the fast preset's windows and the configs' widest scale). Unlike the
+one margin (2.5 s + 0.4 s with `--window_seconds 2.5` and the configs' widest scale). Unlike the
 file encoder's two phases and joint least-squares pass (audio_gs.encoder.windows), each window sees
 only the past, so the quality is a little lower at the same rate (README, Encoder at scale).
 """
