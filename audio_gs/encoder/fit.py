@@ -74,17 +74,17 @@ def optimize(atoms: Atoms, target: torch.Tensor, cfg: dict, num_steps: int, tran
     restart the optimiser from them; on_state(step, atoms) runs every state_every steps with the
     atoms the next step starts from (for checkpoints).
     """
+    bounds = _bounds(cfg, atoms.sample_rate)
+    if num_steps <= 0:  # no loss and no optimiser (building one loads torch._dynamo: about 1.4 s)
+        return atoms.unconstrained().physical(**bounds).detach()
     n = target.shape[-1]
     loss_fn = make_loss(cfg["loss_type"], atoms.sample_rate, cfg["perceptual_weight"], cfg["masking_exponent"])
-    bounds = _bounds(cfg, atoms.sample_rate)
     backend = cfg.get("render_backend", "auto")
 
     def start(a: Atoms):
         unc = a.unconstrained()
         return unc, torch.optim.Adam(unc.parameters(), lr=cfg["lr"])
 
-    if num_steps <= 0:  # no optimiser (building one loads torch._dynamo: about 1.4 s)
-        return atoms.unconstrained().physical(**bounds).detach()
     unc, opt = start(atoms)
     end = start_step + num_steps
     for step in range(start_step + 1, end + 1):
