@@ -27,6 +27,7 @@ DEFAULTS: dict = {
     "init_fraction": 1.0,  # share of num_gaussians placed by the init (the rest by adaptive_add)
     "scales_ms": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],  # atom widths (sigma) the init searches
     "mp_atoms_per_round": 40,
+    "mp_max_rounds": 0,  # matching pursuit places its atoms in at most this many rounds (larger rounds; 0 = no cap)
     # optimisation
     "num_steps": 5000,
     "lr": 0.01,
@@ -115,7 +116,8 @@ def validate(cfg: dict) -> dict:
     if not _is_int(cfg["num_steps"]) or cfg["num_steps"] < 0:
         raise AudioGSError("config num_steps must be a non-negative integer")
     for key, least in (("log_every", 1), ("save_every", 0), ("ls_every", 0), ("qat_steps", 0),
-                       ("mp_atoms_per_round", 1), ("jobs", 1), ("noise_steps", 0)):
+                       ("mp_atoms_per_round", 1), ("mp_max_rounds", 0), ("jobs", 1),
+                       ("noise_steps", 0)):
         if not _is_int(cfg[key]) or cfg[key] < least:
             raise AudioGSError(f"config {key} must be an integer >= {least}")
     if not (_is_number(cfg["lr"]) and cfg["lr"] > 0):

@@ -137,8 +137,10 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, s
         more = int((aim - now) / per_atom)
         if more < 1:
             break
+        rounds = int(cfg.get("mp_max_rounds") or 0)  # capped: about the first pursuit's round size
         atoms = add_atoms(atoms, target, more, scales_ms=cfg["scales_ms"], per_round=cfg["mp_atoms_per_round"],
-                          norm=norm, max_freq=cfg.get("tonal_max_hz"))
+                          norm=norm, max_freq=cfg.get("tonal_max_hz"),
+                          max_rounds=max(1, math.ceil(rounds * more / max(fitted, 1))) if rounds else 0)
         atoms = solve_amplitudes(atoms, target, n_samples, iterations=10, norm=norm)
     if size(atoms, noise) > aim:  # drop the least important atoms (bisection to 0.25 % of the atoms)
         order = np.argsort(-rank(atoms, target, float(cfg["importance_exponent"])), kind="stable")

@@ -154,7 +154,7 @@ def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log
     else:
         atoms = initialise(resid, sample_rate, strategy.initial_count(), method=cfg["init_method"],
                            scales_ms=cfg["scales_ms"], per_round=cfg["mp_atoms_per_round"], seed=cfg["seed"],
-                           norm=norm, max_freq=cfg.get("tonal_max_hz"))
+                           norm=norm, max_freq=cfg.get("tonal_max_hz"), max_rounds=int(cfg.get("mp_max_rounds") or 0))
         atoms.n_channels, atoms.stereo_mode = n_channels, mode
     history: list = []
     bar = None

@@ -71,7 +71,7 @@ def candidates(x: torch.Tensor, sr: int, scales_s, per_scale: int,
         wen = float((win**2).sum())
         X = torch.stft(x64, n_fft, hop, window=win, center=True, pad_mode="constant", return_complex=True)
         r = torch.view_as_real(X)
-        P = r[..., 0] ** 2 + r[..., 1] ** 2  # [C, bins, frames]
+        P = (r[..., 0] ** 2 + r[..., 1] ** 2).contiguous()  # [C, bins, frames] (stft returns it strided)
         peak = (P >= _local_max(P)) & (P > 0)
         peak[:, 0, :] = False
         peak[:, -1, :] = False
@@ -135,13 +135,17 @@ def _atoms_from(cand: dict[str, torch.Tensor], idx: torch.Tensor, sr: int, n_cha
 
 def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: int = 40,
            ls_iterations: int = 10, dtype=torch.float32, refit_every: int = 0,
-           target: torch.Tensor | None = None, norm=None, max_freq: float | None = None) -> Atoms:
-    """Greedy matching pursuit on residual [C, N]: rounds of per_round separated best atoms, each round's
+           target: torch.Tensor | None = None, norm=None, max_freq: float | None = None,
+           max_rounds: int = 0) -> Atoms:
+    """Greedy matching pursuit on residual [C, N]: rounds of per_round separated best atoms (more when
+    n_atoms would take more than max_rounds rounds; 0 = no cap), each round's
     amplitudes solved jointly by least squares, then subtracted. Returns the new atoms; with
     refit_every and target, all their amplitudes are re-solved against target every that many rounds.
     With a weighted norm (audio_gs.encoder.losses.MaskedNorm) the candidates' energies are weighted
     by the norm at their place and the least squares use it; with max_freq (Hz) no atom is placed above it."""
     n_channels, n = residual.shape
+    if max_rounds:
+        per_round = max(per_round, math.ceil(n_atoms / max_rounds))
     residual = residual.detach().double().clone()
     new = Atoms.empty(sr, n_channels, dtype=dtype)
     rounds = 0
@@ -167,14 +171,15 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
 
 def initialise(x: torch.Tensor, sr: int, n_atoms: int, method: str = "mp", scales_ms=(1, 2, 4, 8, 16, 32, 64),
                per_round: int = 40, seed: int = 0, dtype=torch.float32, norm=None,
-               max_freq: float | None = None) -> Atoms:
-    """Atoms for signal x [C, N] (model channels) by the named method, amplitudes by least squares."""
+               max_freq: float | None = None, max_rounds: int = 0) -> Atoms:
+    """Atoms for signal x [C, N] (model channels) by the named method, amplitudes by least squares
+    (mp: at most max_rounds rounds when it is not 0, see pursue)."""
     n_channels, n = x.shape
     scales_s = [float(s) / 1000 for s in scales_ms]
     x64 = x.detach().double()
     if method == "mp":
         return pursue(x64, sr, n_atoms, scales_s, per_round=per_round, dtype=dtype, refit_every=10, target=x64,
-                      norm=norm, max_freq=max_freq)
+                      norm=norm, max_freq=max_freq, max_rounds=max_rounds)
     if method == "peaks":
         cand = candidates(x64, sr, scales_s, per_scale=4 * n_atoms)
         atoms = _atoms_from(cand, select_separated(cand, n_atoms), sr, n_channels, dtype)

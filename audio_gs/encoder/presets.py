@@ -2,7 +2,8 @@
 flags (audio_gs.encoder.config.resolve_config). They set how hard the encoder works, not what it
 models: rates, channels, losses and the noise layer stay the config file's.
 
-- fast: matching pursuit in rounds of 300 and least squares, no Adam steps on the tonal atoms; the
+- fast: matching pursuit in rounds of 300 (larger at high rates: at most 20 rounds, and the rate
+  control's added atoms in rounds of about that size) and least squares, no Adam steps on the tonal atoms; the
   rate control sizes the noise layer from its greedy start (no fit) and fits it once, for the kept
   atoms; windows of 10 s. About real time on two cores for 10 s of speech at 16 kbit/s
   (benchmarks/bench_encode.py presets).
@@ -24,6 +25,7 @@ PRESETS: dict[str, dict] = {
         "init_fraction": 1.0,
         "add_gaussians_steps": [],
         "mp_atoms_per_round": 300,
+        "mp_max_rounds": 20,
         "qat_steps": 0,
         "noise_steps": 150,
         "noise_estimate_steps": 0,

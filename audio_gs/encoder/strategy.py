@@ -35,7 +35,7 @@ def prune(atoms: Atoms, target: torch.Tensor, threshold_db: float) -> Atoms:
 
 
 def add_atoms(atoms: Atoms, target: torch.Tensor, n_new: int, *, scales_ms, per_round: int = 40,
-              norm=None, max_freq: float | None = None) -> Atoms:
+              norm=None, max_freq: float | None = None, max_rounds: int = 0) -> Atoms:
     """atoms plus n_new atoms placed by matching pursuit on the residual target - render(atoms),
     at widths scales_ms (milliseconds), in the fit's weighted norm when given; the new atoms come last."""
     if n_new <= 0:
@@ -43,7 +43,7 @@ def add_atoms(atoms: Atoms, target: torch.Tensor, n_new: int, *, scales_ms, per_
     n = target.shape[-1]
     residual = target.double() - render_model(atoms.to(dtype=torch.float64).detach(), n)
     new = pursue(residual, atoms.sample_rate, n_new, [s / 1000 for s in scales_ms], per_round=per_round,
-                 dtype=atoms.time.dtype, norm=norm, max_freq=max_freq)
+                 dtype=atoms.time.dtype, norm=norm, max_freq=max_freq, max_rounds=max_rounds)
     return atoms.detach().concat(new)
 
 
@@ -61,6 +61,7 @@ class DefaultStrategy:
     ls_iterations: conjugate-gradient iterations of each re-solve.
     scales_ms: atom widths (sigma, ms) the matching pursuit of add steps searches.
     per_round: atoms per matching-pursuit round.
+    max_rounds: the pursuit places its atoms in at most this many rounds (config mp_max_rounds; 0 = no cap).
     max_freq: no atom is added above this frequency (Hz; config tonal_max_hz); None: Nyquist.
     norm: the weighted norm of the fit's loss for least squares and matching pursuit
         (audio_gs.encoder.losses.MaskedNorm for the masked loss; None: plain L2).
@@ -75,6 +76,7 @@ class DefaultStrategy:
     ls_iterations: int = 10
     scales_ms: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     per_round: int = 40
+    max_rounds: int = 0
     norm: object = field(default=None, repr=False, compare=False)
     max_freq: float | None = None
     _schedule: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -86,12 +88,12 @@ class DefaultStrategy:
     @classmethod
     def from_config(cls, cfg: dict, norm=None) -> "DefaultStrategy":
         """The strategy a fit config describes (keys num_gaussians, num_steps, adaptive_add,
-        add_gaussians_steps, init_fraction, prune_db, ls_every, scales_ms, mp_atoms_per_round)."""
+        add_gaussians_steps, init_fraction, prune_db, ls_every, scales_ms, mp_atoms_per_round, mp_max_rounds)."""
         return cls(budget=int(cfg["num_gaussians"]), num_steps=int(cfg["num_steps"]),
                    add_steps=tuple(cfg["add_gaussians_steps"]) if cfg["adaptive_add"] else (),
                    init_fraction=float(cfg["init_fraction"]), prune_db=float(cfg["prune_db"]),
                    ls_every=int(cfg["ls_every"] or 0), scales_ms=tuple(float(s) for s in cfg["scales_ms"]),
-                   per_round=int(cfg["mp_atoms_per_round"]), norm=norm,
+                   per_round=int(cfg["mp_atoms_per_round"]), max_rounds=int(cfg.get("mp_max_rounds") or 0), norm=norm,
                    max_freq=None if cfg.get("tonal_max_hz") is None else float(cfg["tonal_max_hz"]))
 
     @property
@@ -112,7 +114,7 @@ class DefaultStrategy:
             kept = prune(atoms, target, self.prune_db)
             n_new = math.ceil((self.budget - len(kept)) / remaining)
             grown = add_atoms(kept, target, n_new, scales_ms=self.scales_ms, per_round=self.per_round,
-                              norm=self.norm, max_freq=self.max_freq)
+                              norm=self.norm, max_freq=self.max_freq, max_rounds=self.max_rounds)
             return solve_amplitudes(grown, target, n, iterations=self.ls_iterations, norm=self.norm)
         if self.ls_every and step % self.ls_every == 0 and step < self.num_steps:
             return solve_amplitudes(atoms, target, n, iterations=self.ls_iterations, norm=self.norm)

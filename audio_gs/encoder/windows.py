@@ -341,7 +341,7 @@ class WindowScope:
         self.plan, self.cfg, self.noise_end = plan, cfg, noise_end
 
     def add_atoms(self, atoms: Atoms, target: torch.Tensor, n_new: int, *, scales_ms, per_round: int = 40,
-                  norm=None, max_freq: float | None = None) -> Atoms:
+                  norm=None, max_freq: float | None = None, max_rounds: int = 0) -> Atoms:
         """atoms plus about n_new atoms placed by matching pursuit on each window's residual (its share
         by core length), window after window; the new atoms come last."""
         from audio_gs.encoder.fit import fit_norm
@@ -362,7 +362,7 @@ class WindowScope:
             new = pursue(residual, sr, count, [s / 1000 for s in scales_ms],
                          per_round=round_size(dict(self.cfg, mp_atoms_per_round=per_round), w.seg_hi - w.seg_lo, sr),
                          dtype=torch.float64, norm=fit_norm(seg, sr, self.cfg) if norm is not None else None,
-                         max_freq=max_freq)
+                         max_freq=max_freq, max_rounds=max_rounds)
             new.n_channels = atoms.n_channels
             new = new.select(in_core(new, w, sr, w.seg_lo / sr))
             out = out.concat(shifted(new, w.seg_lo / sr))

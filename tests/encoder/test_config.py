@@ -72,6 +72,8 @@ def test_missing_config_file(tmp_path):
     ({"headroom_db": -1}, "headroom_db"),
     ({"normalize": "yes"}, "normalize"),
     ({"tonal_max_hz": -5}, "tonal_max_hz"),
+    ({"mp_max_rounds": -1}, "mp_max_rounds"),
+    ({"mp_max_rounds": 2.5}, "mp_max_rounds"),
 ])
 def test_values_a_fit_cannot_use_are_refused_up_front(overrides, fragment):
     with pytest.raises(AudioGSError, match=fragment):

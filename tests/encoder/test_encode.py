@@ -105,3 +105,26 @@ def test_noise_estimate_steps_is_validated():
             resolve_config(None, {"noise_estimate_steps": bad})
     with pytest.raises(AudioGSError, match="noise_steps"):
         resolve_config(None, {"noise_steps": -5})
+
+
+def test_capped_rounds_keep_the_first_pursuits_round_size_when_the_rate_control_adds(monkeypatch):
+    """mp_max_rounds (the fast preset): atoms the rate control adds come in rounds of about the size
+    the first pursuit used, so a large top-up costs few rounds."""
+    import math
+
+    import audio_gs.encoder.strategy as strategy
+    from audio_gs.encoder.encode import fit_to_rate
+    from audio_gs.encoder.fit import fit_signal
+
+    x = _signal()
+    cfg = _cfg(kbps=32.0, num_gaussians=40, num_steps=0, mp_max_rounds=4)
+    res = fit_signal(x, SR, cfg, progress=False)
+    seen = []
+    add = strategy.add_atoms
+    monkeypatch.setattr(strategy, "add_atoms", lambda a, t, n, **k: seen.append((len(a), n, k)) or add(a, t, n, **k))
+    enc = fit_to_rate(res.atoms, res.target, res.n_samples, cfg)
+    assert seen, "the rate control should have added atoms"
+    fitted, more, kw = seen[0]
+    assert fitted == len(res.atoms) and more > fitted  # 40 atoms are far short of 32 kbit/s
+    assert kw["max_rounds"] == math.ceil(4 * more / fitted)
+    assert 0.95 * 32 <= 8 * len(enc.data) / 1000 <= 32 * 1.0001

@@ -80,3 +80,20 @@ def test_matching_pursuit_places_no_atom_above_max_freq():
     assert len(atoms) > 0 and torch.all(atoms.freq <= 1500.0)
     full = initialise(x, sr, 40, method="mp")
     assert torch.any(full.freq > 2500.0)  # without the cap the 3 kHz tone gets atoms
+
+
+def test_max_rounds_caps_the_pursuit_rounds_with_larger_rounds(monkeypatch):
+    import audio_gs.encoder.init as init
+
+    sr = 8000
+    x = torch.from_numpy(mixture(sr, 0.5))[None]
+    calls = []
+    search = init.candidates
+    monkeypatch.setattr(init, "candidates", lambda *a, **k: calls.append(k["per_scale"]) or search(*a, **k))
+    free = initialise(x, sr, 60, method="mp", per_round=5)
+    assert len(calls) == 12 and len(free) == 60  # 60 atoms in rounds of 5
+    calls.clear()
+    capped = initialise(x, sr, 60, method="mp", per_round=5, max_rounds=3)
+    assert len(calls) == 3 and calls[0] == 4 * 20  # three rounds of 20
+    assert len(capped) == 60
+    assert snr_db(x, render_model(capped, x.shape[1])) > 10
