@@ -58,6 +58,7 @@ DEFAULTS: dict = {
     "noise_estimate_steps": None,  # steps of the rate control's first noise fit, which only sizes the layer (None: noise_steps)
     "noise_gain_db": -3.0,  # the noise layer's energy relative to the hole it fills
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
+    "noise_max_erb": 12.0,  # widest noise Gaussian the fit's steps allow (frequency sigma, ERB)
     "noise_min_ms": 2.0,  # shortest noise Gaussian (time sigma, ms): below ~5 ms a wide one is a click
     "tonal_max_hz": None,  # no tonal atom above this frequency (Hz): the noise Gaussians carry the band above
     "kbps": None,  # target bitrate: choose the number of atoms so that the .ags file lands on it
@@ -140,6 +141,8 @@ def validate(cfg: dict) -> dict:
     if cfg["noise_estimate_steps"] is not None and not (_is_int(cfg["noise_estimate_steps"])
                                                         and cfg["noise_estimate_steps"] >= 0):
         raise AudioGSError("config noise_estimate_steps must be an integer >= 0 (or null: noise_steps)")
+    if not (_is_number(cfg["noise_max_erb"]) and 0.5 <= cfg["noise_max_erb"] <= 40):
+        raise AudioGSError("config noise_max_erb must be a number of ERB from 0.5 to 40")
     if not (_is_number(cfg["noise_min_ms"]) and 0.5 <= cfg["noise_min_ms"] <= 100):
         raise AudioGSError("config noise_min_ms must be a number of milliseconds from 0.5 to 100")
     if not (_is_number(cfg["window_seconds"]) and 0 <= cfg["window_seconds"] <= 3600):

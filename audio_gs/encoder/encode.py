@@ -43,7 +43,8 @@ class Encoded:
 
 def noise_options(cfg: dict) -> NoiseFitOptions:
     return NoiseFitOptions(steps=int(cfg["noise_steps"]), gain_db=float(cfg["noise_gain_db"]),
-                           bands_per_erb=float(cfg["noise_bands_per_erb"]), min_st_ms=float(cfg["noise_min_ms"]))
+                           bands_per_erb=float(cfg["noise_bands_per_erb"]), min_st_ms=float(cfg["noise_min_ms"]),
+                           max_se_erb=float(cfg["noise_max_erb"]))
 
 
 def noise_count(cfg: dict, n_samples: int, sample_rate: int) -> int:

@@ -1,5 +1,7 @@
 """audio_gs.encoder.encode: tonal atoms + noise Gaussians into one file, and rate control to --kbps."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from synth import mixture, noise_burst
@@ -7,7 +9,7 @@ from synth import mixture, noise_burst
 from audio_gs.codec.compress import decode
 from audio_gs.codec.render import render
 from audio_gs.encoder.config import resolve_config
-from audio_gs.encoder.encode import atoms_for_rate, encode_signal
+from audio_gs.encoder.encode import atoms_for_rate, encode_signal, noise_options
 from audio_gs.errors import AudioGSError
 
 SR = 16000
@@ -128,3 +130,21 @@ def test_capped_rounds_keep_the_first_pursuits_round_size_when_the_rate_control_
     assert fitted == len(res.atoms) and more > fitted  # 40 atoms are far short of 32 kbit/s
     assert kw["max_rounds"] == math.ceil(4 * more / fitted)
     assert 0.95 * 32 <= 8 * len(enc.data) / 1000 <= 32 * 1.0001
+
+
+def test_noise_max_erb_caps_the_widest_noise_gaussian():
+    import numpy as np
+
+    from audio_gs.encoder.noise_fit import fit_noise
+
+    assert noise_options(resolve_config(None, {})).max_se_erb == 12.0
+    opts = noise_options(resolve_config(None, {"noise_max_erb": 2.0, "noise_steps": 40}))
+    assert opts.max_se_erb == 2.0
+    x = np.random.default_rng(1).standard_normal(8000)  # white noise: the fit would like wide Gaussians
+    wide = fit_noise(x[None], 8000, 6, dataclasses.replace(opts, max_se_erb=12.0))
+    capped = fit_noise(x[None], 8000, 6, opts)
+    assert np.exp(wide.log_se).max() > 2.0 * (1 + 1e-6)
+    assert len(capped) and np.exp(capped.log_se).max() <= 2.0 * (1 + 1e-6)
+    for bad in (0.1, 100, "x"):
+        with pytest.raises(AudioGSError, match="noise_max_erb"):
+            resolve_config(None, {"noise_max_erb": bad})
