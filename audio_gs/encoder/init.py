@@ -58,9 +58,11 @@ def _local_max(P: torch.Tensor) -> torch.Tensor:
 
 
 def candidates(x: torch.Tensor, sr: int, scales_s, per_scale: int,
-               max_freq: float | None = None) -> dict[str, torch.Tensor]:
+               max_freq: float | None = None, weight=None) -> dict[str, torch.Tensor]:
     """Local maxima of each scale's energy map, interpolated in t and f: score, t, f, sigma, channel
     (with max_freq, Hz: only maxima at or below it, so that per_scale of them are found there).
+    weight(t, f, channel) -> array: the per_scale best maxima are chosen by energy x weight (a
+    weighted norm's weight at each maximum, e.g. MaskedNorm.weight_at_points), which is their score.
 
     Works on the STFT's own [C, bins, frames] layout and touches the whole map only to find the
     peaks (the phase reference and the log-magnitude are needed only at the peaks)."""
@@ -81,9 +83,14 @@ def candidates(x: torch.Tensor, sr: int, scales_s, per_scale: int,
         k = min(per_scale, int(flat.numel()))
         if k == 0:
             continue
-        val, j = torch.topk(P.reshape(-1)[flat] / wen, k)
-        idx = flat[j]
+        val = P.reshape(-1)[flat] / wen
         n_bins, n_frames = P.shape[1], P.shape[2]
+        if weight is not None:  # at the grid point of each maximum
+            val = val * torch.as_tensor(weight(((flat % n_frames) * hop / sr).numpy(),
+                                               ((flat // n_frames) % n_bins * sr / n_fft).numpy(),
+                                               (flat // (n_frames * n_bins)).numpy()), dtype=val.dtype)
+        val, j = torch.topk(val, k)
+        idx = flat[j]
         c = idx // (n_frames * n_bins)
         b = (idx // n_frames) % n_bins
         m = idx % n_frames
@@ -151,10 +158,8 @@ def pursue(residual: torch.Tensor, sr: int, n_atoms: int, scales_s, per_round: i
     rounds = 0
     while len(new) < n_atoms:
         k = min(per_round, n_atoms - len(new))
-        cand = candidates(residual, sr, scales_s, per_scale=4 * k, max_freq=max_freq)
-        if norm is not None and len(cand["score"]):
-            cand["score"] = cand["score"] * torch.as_tensor(
-                norm.weight_at_points(cand["time"].numpy(), cand["freq"].numpy(), cand["channel"].numpy()))
+        cand = candidates(residual, sr, scales_s, per_scale=4 * k, max_freq=max_freq,
+                          weight=None if norm is None else norm.weight_at_points)
         idx = select_separated(cand, k)
         if len(idx) == 0:
             break

@@ -97,3 +97,23 @@ def test_max_rounds_caps_the_pursuit_rounds_with_larger_rounds(monkeypatch):
     assert len(calls) == 3 and calls[0] == 4 * 20  # three rounds of 20
     assert len(capped) == 60
     assert snr_db(x, render_model(capped, x.shape[1])) > 10
+
+
+def test_a_weighted_norm_chooses_the_candidates_not_only_their_order():
+    from audio_gs.encoder.init import candidates
+
+    sr, n = 8000, 8000
+    t = np.arange(n) / sr
+    fade = np.clip((t - 0.45) / 0.1, 0, 1)  # loud 1 kHz, then a 3 kHz tone 60 dB down
+    x = (1 - fade) * np.cos(2 * np.pi * 1000 * t) + fade * 0.001 * np.cos(2 * np.pi * 3000 * t)
+    x = torch.from_numpy(x)[None]
+    plain = candidates(x, sr, [0.004], per_scale=8)
+    assert np.all(plain["time"].numpy() < 0.55)  # the loudest maxima are all in the loud half
+
+    def quiet_half(tt, ff, ch):  # a weight that prefers the quiet half by 80 dB
+        return np.where(np.asarray(tt) >= 0.6, 1e8, 1.0)
+
+    weighted = candidates(x, sr, [0.004], per_scale=8, weight=quiet_half)
+    tw, fw = weighted["time"].numpy(), weighted["freq"].numpy()
+    assert np.all(tw >= 0.55) and np.all(np.abs(fw - 3000) < 200)
+    assert np.all(weighted["score"].numpy() > 1e8 * 1e-7)  # score = energy x weight
