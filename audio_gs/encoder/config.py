@@ -58,6 +58,8 @@ DEFAULTS: dict = {
     "noise_estimate_steps": None,  # steps of the rate control's first noise fit, which only sizes the layer (None: noise_steps)
     "noise_gain_db": -3.0,  # the noise layer's energy relative to the hole it fills
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
+    "noise_smooth_frames": 1.5,  # time smoothing of the noise fit's target (Gaussian sigma, noise-grid hops)
+    "noise_env_weight": 0.0,  # weight of the noise fit's envelope term (single frames, 4-ERB bands)
     "noise_max_erb": 12.0,  # widest noise Gaussian the fit's steps allow (frequency sigma, ERB)
     "noise_min_ms": 2.0,  # shortest noise Gaussian (time sigma, ms): below ~5 ms a wide one is a click
     "tonal_max_hz": None,  # no tonal atom above this frequency (Hz): the noise Gaussians carry the band above
@@ -141,6 +143,10 @@ def validate(cfg: dict) -> dict:
     if cfg["noise_estimate_steps"] is not None and not (_is_int(cfg["noise_estimate_steps"])
                                                         and cfg["noise_estimate_steps"] >= 0):
         raise AudioGSError("config noise_estimate_steps must be an integer >= 0 (or null: noise_steps)")
+    if not (_is_number(cfg["noise_smooth_frames"]) and 0 <= cfg["noise_smooth_frames"] <= 16):
+        raise AudioGSError("config noise_smooth_frames must be a number of frames from 0 to 16")
+    if not (_is_number(cfg["noise_env_weight"]) and 0 <= cfg["noise_env_weight"] <= 10):
+        raise AudioGSError("config noise_env_weight must be a number from 0 to 10")
     if not (_is_number(cfg["noise_max_erb"]) and 0.5 <= cfg["noise_max_erb"] <= 40):
         raise AudioGSError("config noise_max_erb must be a number of ERB from 0.5 to 40")
     if not (_is_number(cfg["noise_min_ms"]) and 0.5 <= cfg["noise_min_ms"] <= 100):

@@ -44,7 +44,9 @@ class Encoded:
 def noise_options(cfg: dict) -> NoiseFitOptions:
     return NoiseFitOptions(steps=int(cfg["noise_steps"]), gain_db=float(cfg["noise_gain_db"]),
                            bands_per_erb=float(cfg["noise_bands_per_erb"]), min_st_ms=float(cfg["noise_min_ms"]),
-                           max_se_erb=float(cfg["noise_max_erb"]))
+                           max_se_erb=float(cfg["noise_max_erb"]),
+                           smooth_frames=float(cfg["noise_smooth_frames"]),
+                           env_weight=float(cfg["noise_env_weight"]))
 
 
 def noise_count(cfg: dict, n_samples: int, sample_rate: int) -> int:

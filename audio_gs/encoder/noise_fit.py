@@ -8,14 +8,16 @@ to the original's (noise goes where the tonal part leaves a hole); with "residua
 matched to the residual's. Init ("hybrid"): a coarse grid of k/4 Gaussians for the background, the
 rest placed greedily where the target most exceeds the model so far (on the loudness-like map
 target^compress). Then Adam on every parameter (centre, log widths, log energy) minimising the mean
-|log(model + floor) - log(target + floor)|. Finally every energy is scaled by ``gain_db``: PESQ
-punishes added energy more than missing energy, ViSQOL the reverse (README, Perceptual codec).
+|log(model + floor) - log(target + floor)|, plus (``env_weight`` > 0) the same error on single
+frames in bands of ``env_erb`` ERB, unsmoothed: the temporal envelope of onsets and fricatives.
+Finally every energy is scaled by ``gain_db``: PESQ punishes added energy more than missing energy,
+ViSQOL the reverse (README, Perceptual codec).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -45,6 +47,8 @@ class NoiseFitOptions:
     min_se_erb: float = 0.3
     max_se_erb: float = 12.0
     compress: float = 0.3
+    env_weight: float = 0.0  # weight of the envelope term: wide bands at one-frame resolution, unsmoothed
+    env_erb: float = 4.0  # width of the envelope term's bands (ERB)
 
 
 def erb_bands(grid: Grid, bands_per_erb: float = 1.0) -> np.ndarray:
@@ -80,6 +84,13 @@ def band_target(residual: np.ndarray, grid: Grid, opts: NoiseFitOptions):
     tgt = tgt[:n * s].reshape(n, s, -1).sum(1)
     floor = float(tgt.mean()) * 10 ** (-opts.floor_db / 10) if tgt.size else 1e-12
     return edges, tgt, max(floor, 1e-30)
+
+
+def envelope_target(signal: np.ndarray, grid: Grid, opts: NoiseFitOptions):
+    """(band edges in bins, band energies [frames, G] in bands of about env_erb ERB, one frame per
+    cell, unsmoothed, log floor): the envelope term's target (or the tonal part's share of it)."""
+    fine = replace(opts, bands_per_erb=1.0 / opts.env_erb, smooth_frames=0.0, loss_frames=1)
+    return band_target(signal, grid, fine)
 
 
 def grid_init(k: int, grid: Grid, cells: np.ndarray, opts: NoiseFitOptions, channel: int = 0) -> Noise:
@@ -188,12 +199,12 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
     if k <= 0 or not np.any(residual):
         return Noise.empty()
     base = None
+    total = residual
     if opts.target == "total" and tonal is not None:
         tonal = np.asarray(tonal, np.float64)
         _, base, _ = band_target(tonal, grid, opts)
-        edges, tgt, floor = band_target(residual + tonal, grid, opts)
-    else:
-        edges, tgt, floor = band_target(residual, grid, opts)
+        total = residual + tonal
+    edges, tgt, floor = band_target(total, grid, opts)
     init = hybrid_init if opts.init == "hybrid" else greedy_init
     p0 = init(k, grid, _smooth(analyse(residual, grid), opts.smooth_frames), opts, channel)
     if opts.steps <= 0 or tgt.shape[0] < 2:
@@ -211,6 +222,12 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
     be = torch.tensor(ee[edges], **f32)
     tgt_log = torch.log(torch.tensor(tgt, **f32) + floor)
     base_t = torch.tensor(base, **f32) if base is not None else 0.0
+    if opts.env_weight > 0:  # the same model on one-frame cells, in wide bands
+        env_edges, env_tgt, env_floor = envelope_target(total, grid, opts)
+        env_base = torch.tensor(envelope_target(tonal, grid, opts)[1], **f32) if base is not None else 0.0
+        env_te = torch.tensor(grid.time_edges()[:env_tgt.shape[0] + 1] / dt, **f32)
+        env_be = torch.tensor(ee[env_edges], **f32)
+        env_log = torch.log(torch.tensor(env_tgt, **f32) + env_floor)
     opt = Adam([t, e, lst, lse, le], lr=opts.lr)
     lo_st, hi_st = math.log(opts.min_st_ms / 1000), math.log(opts.max_st_ms / 1000)
     lo_se, hi_se = math.log(opts.min_se_erb), math.log(opts.max_se_erb)
@@ -219,6 +236,9 @@ def fit_noise_channel(residual: np.ndarray, sample_rate: int, k: int, opts: Nois
         fm = _mass(be, e, torch.exp(lse))
         band = _band_energy(te, t, torch.exp(lst) / dt, torch.exp(le), fm)
         loss = (torch.log(band + base_t + floor) - tgt_log).abs().mean()
+        if opts.env_weight > 0:
+            env = _band_energy(env_te, t, torch.exp(lst) / dt, torch.exp(le), _mass(env_be, e, torch.exp(lse)))
+            loss = loss + opts.env_weight * (torch.log(env + env_base + env_floor) - env_log).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -148,3 +148,14 @@ def test_noise_max_erb_caps_the_widest_noise_gaussian():
     for bad in (0.1, 100, "x"):
         with pytest.raises(AudioGSError, match="noise_max_erb"):
             resolve_config(None, {"noise_max_erb": bad})
+
+
+def test_noise_fit_target_keys_reach_the_noise_fit_and_are_validated():
+    plain = noise_options(resolve_config(None, {}))
+    assert (plain.smooth_frames, plain.env_weight) == (1.5, 0.0)  # the fit as before these keys
+    opts = noise_options(resolve_config(None, {"noise_smooth_frames": 0.5, "noise_env_weight": 1.0}))
+    assert (opts.smooth_frames, opts.env_weight) == (0.5, 1.0)
+    for key, bad in (("noise_smooth_frames", -1), ("noise_smooth_frames", 17), ("noise_env_weight", -0.1),
+                     ("noise_env_weight", 11), ("noise_env_weight", "x")):
+        with pytest.raises(AudioGSError, match=key):
+            resolve_config(None, {key: bad})
