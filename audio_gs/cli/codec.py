@@ -253,12 +253,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise AudioGSError(f"{args.input}: corrupt payload ({exc})") from None
     allowed = budget.max_work(len(data))
-    symbols = {**q.symbols, **(noise.symbols if kn else {})}
+    env = info.get("envelope")
+    symbols = {**q.symbols, **(noise.symbols if kn else {}), **({"noise_env": env.symbols} if env is not None else {})}
     kinds: dict[str, float] = {}
     for s, code in info["codes"].items():  # the file's own stream codes: one pass over each stream
         v = symbols[s]
         kind = STREAM_KIND.get(s, s)
         kinds[kind] = kinds.get(kind, 0.0) + (code.cost(v) if v.size else 0.0)
+    env_bits = kinds.pop("noise_env", 0.0)
     tonal_bits = sum(b for kind, b in kinds.items() if not kind.startswith("noise_"))
     noise_bits = sum(b for kind, b in kinds.items() if kind.startswith("noise_"))
     seed = f", noise seed {info['noise_seed']}" if kn else ""
@@ -269,6 +271,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"  Gaussians: {k + kn} ({k} tonal, {kn} noise{seed})",
         f"  bitrate: {8 * len(data) / max(seconds, 1e-9) / 1000:.3f} kbps "
         f"(tonal {tonal_bits / 1000 / max(seconds, 1e-9):.3f}, noise {noise_bits / 1000 / max(seconds, 1e-9):.3f}, "
+        f"{f'noise envelope {env_bits / 1000 / max(seconds, 1e-9):.3f}, ' if env is not None else ''}"
         f"header {8 * info['header_bytes'] / 1000 / max(seconds, 1e-9):.3f})",
         f"  bits per tonal Gaussian: {tonal_bits / max(k, 1):.2f}; per noise Gaussian: {noise_bits / max(kn, 1):.2f} "
         f"(model code length); fixed-length symbols: {sum(bitstream.raw_bits(q).values())} per tonal Gaussian",
@@ -280,6 +283,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     ]
     for kind, bits in kinds.items():
         lines.append(f"    {kind:<14} {bits / max(kn if kind.startswith('noise_') else k, 1):7.2f}")
+    if env is not None:
+        points = len(env.symbols)
+        lines.append(f"  noise envelope: a gain every {env.hop} samples ({1000 * env.hop / q.sample_rate:.2f} ms) on the "
+                     f"noise above {env.band_hz} Hz, step {env.step_db:g} dB, {points} points, "
+                     f"{env_bits / max(points, 1):.2f} bits per point")
     print("\n".join(lines))
     return 0
 

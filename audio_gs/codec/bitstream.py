@@ -33,14 +33,17 @@ import zlib
 import numpy as np
 
 from audio_gs.codec import budget
-from audio_gs.codec.quantize import (ALLOWED_BITS, KINDS, LOG2_SIGMA_RANGE, MAX_SIGMA_SHIFT, MAX_SYMBOL, MAX_TIME_UNIT,
-                                     NOISE_STREAMS, STREAM_KIND, STREAMS, NoiseSteps, QuantizedAtoms, QuantizedNoise,
+from audio_gs.codec.model import NoiseEnvelope
+from audio_gs.codec.quantize import (ALLOWED_BITS, ENV_STREAM, KINDS, LOG2_SIGMA_RANGE, MAX_SIGMA_SHIFT, MAX_SYMBOL,
+                                     MAX_TIME_UNIT, NOISE_STREAMS, STREAM_KIND, STREAMS, NoiseSteps, QuantizedAtoms,
+                                     QuantizedEnvelope, QuantizedNoise, check_envelope_header, env_symbol_limits,
                                      noise_symbol_limits)
 from audio_gs.errors import AgsFormatError, AudioGSError
 
 MAGIC = b"\x89AGS"
-VERSION = 2  # written; 1 (Gabor atoms only) is still read
-READABLE_VERSIONS = (1, 2)
+VERSION = 4  # the newest: 2 plus a noise envelope (written only for a file with one; else 2)
+BASE_VERSION = 2  # written for a file without a noise envelope; 1 (Gabor atoms only) is still read
+READABLE_VERSIONS = (1, 2, 4)  # 3 is the streamed container (audio_gs.codec.stream)
 METHOD_RANGE, METHOD_ZLIB, METHOD_LZMA = 0, 1, 2
 METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib", METHOD_LZMA: "lzma"}
 MODE_OFFSET, MODE_ZIGZAG = 0, 1
@@ -340,9 +343,10 @@ def _streams_for(n_channels: int) -> tuple[str, ...]:
 
 
 def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: QuantizedNoise | None = None,
-         noise_seed: int = 0) -> bytes:
-    """Bytes of an .ags file (version 2) for quantized Gabor atoms and, optionally, quantized noise
-    Gaussians with the seed of their generator; method None keeps the smallest payload."""
+         noise_seed: int = 0, envelope: QuantizedEnvelope | None = None) -> bytes:
+    """Bytes of an .ags file for quantized Gabor atoms and, optionally, quantized noise Gaussians with
+    the seed of their generator and a noise envelope (version 4; without one, version 2); method None
+    keeps the smallest payload."""
     k = len(q)
     kn = len(noise) if noise is not None else 0
     sr = int(q.sample_rate)
@@ -356,11 +360,19 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
         raise AudioGSError("cannot write .ags: noise and atoms disagree on the channel count")
     if not 0 <= int(noise_seed) < 1 << 63:
         raise AudioGSError(f"cannot write .ags: noise seed {noise_seed} outside [0, 2^63)")
+    if envelope is not None:
+        why = check_envelope_header(envelope.band_hz, envelope.hop, envelope.step_db, sr, n_samples, q.n_channels)
+        if not kn or envelope.n_channels != q.n_channels or why or \
+                len(envelope) != q.n_channels * NoiseEnvelope.n_points(n_samples, envelope.hop):
+            raise AudioGSError(f"cannot write .ags: {why or 'a noise envelope needs noise Gaussians and one row per channel'}")
     streams = list(_streams_for(q.n_channels))
     vs = [np.asarray(q.symbols[s], np.int64) for s in streams]
     if kn:
         streams += list(noise.streams)
         vs += [np.asarray(noise.symbols[s], np.int64) for s in noise.streams]
+    if envelope is not None:
+        streams.append(ENV_STREAM)
+        vs.append(np.asarray(envelope.symbols, np.int64))
     codes = [_choose_code(v) for v in vs]
     us = [c.u(v) for c, v in zip(codes, vs)]
     payloads = {}
@@ -377,7 +389,8 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
 
     h = io.BytesIO()
     h.write(MAGIC)
-    h.write(struct.pack("<BBBBI", VERSION, 1 if q.stereo_mode == "ms" else 0, q.n_channels, best, sr))
+    version = VERSION if envelope is not None else BASE_VERSION
+    h.write(struct.pack("<BBBBI", version, 1 if q.stereo_mode == "ms" else 0, q.n_channels, best, sr))
     h.write(_uvarint(n_samples) + _uvarint(k))
     h.write(bytes(q.bits[kind] for kind in KINDS))
     h.write(struct.pack("<BB", q.sigma_shift, q.time_unit))
@@ -387,6 +400,10 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
     if kn:
         h.write(_uvarint(int(noise_seed)) + _svarint(noise.time_origin))
         h.write(struct.pack("<ffff", *noise.steps.as_tuple()))
+    if version >= 4 and kn:
+        h.write(_uvarint(envelope.hop if envelope is not None else 0))
+        if envelope is not None:
+            h.write(_uvarint(envelope.band_hz) + struct.pack("<f", envelope.step_db))
     for c in codes:
         h.write(bytes([(c.mode << 4) | c.m]) + _svarint(c.lo) + _svarint(c.hi))
         if c.mode == MODE_ZIGZAG:
@@ -413,10 +430,10 @@ def _read_codes(r: _Reader, streams, k: int) -> list[_StreamCode]:
 
 
 def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
-    """(quantized atoms, n_samples, info) from .ags bytes (version 1 or 2); AgsFormatError on anything invalid.
+    """(quantized atoms, n_samples, info) from .ags bytes (version 1, 2 or 4); AgsFormatError on anything invalid.
 
     info: method (payload method name), header_bytes, payload_bytes, codes, noise (QuantizedNoise or
-    None) and noise_seed.
+    None), noise_seed and envelope (QuantizedEnvelope or None).
     """
     if len(data) == 0:
         raise AgsFormatError("file is empty")
@@ -470,6 +487,16 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
             if not all(np.isfinite(s) and s > 0 for s in nsteps):
                 raise AgsFormatError("corrupt header: noise quantizer step is not a positive number")
             noise_steps = NoiseSteps(*(float(v) for v in nsteps))
+    env_hop, env_band, env_step, n_env = 0, 0, 0.0, 0
+    if version >= 4 and kn:
+        env_hop = r.uvarint("noise envelope hop", 1 << 32)
+        if env_hop:
+            env_band = r.uvarint("noise envelope band edge", 1 << 32)
+            (env_step,) = r.unpack("f", "noise envelope step")
+            why = check_envelope_header(env_band, env_hop, float(env_step), sr, n_samples, n_channels)
+            if why:
+                raise AgsFormatError(f"corrupt header: {why}")
+            n_env = n_channels * NoiseEnvelope.n_points(n_samples, env_hop)
     streams = _streams_for(n_channels)
     codes = _read_codes(r, streams, k)
     ranges = dict(zip(streams, codes))
@@ -486,6 +513,11 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
             lo, hi = limits[s]
             if not (lo <= c.lo and c.hi <= hi):
                 raise AgsFormatError(f"corrupt header: {s} range outside the format's")
+    env_codes = _read_codes(r, (ENV_STREAM,), n_env) if env_hop else []
+    if env_hop:
+        lo, hi = env_symbol_limits(float(env_step))
+        if not (lo <= env_codes[0].lo and env_codes[0].hi <= hi):
+            raise AgsFormatError(f"corrupt header: {ENV_STREAM} range outside the format's")
     payload_len = r.uvarint("payload size", r.end - r.pos)
     header_bytes = r.pos
     budget.check_header(file_bytes=len(data), payload_bytes=payload_len, n_samples=n_samples, sample_rate=sr,
@@ -493,15 +525,15 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
     payload = r.take(payload_len, "payload")
     if r.pos != r.end:
         raise AgsFormatError("corrupt file: trailing bytes after the payload")
-    all_codes = codes + noise_codes
-    ks = [k] * len(codes) + [kn] * len(noise_codes)
+    all_codes = codes + noise_codes + env_codes
+    ks = [k] * len(codes) + [kn] * len(noise_codes) + [n_env] * len(env_codes)
     if method == METHOD_RANGE:
         us = _decode_range(payload, ks, all_codes)
     else:
         expected = sum(n * c.width for n, c in zip(ks, all_codes))
         us = _decode_fixed(_decompress(payload, method, expected), ks, all_codes)
     symbols = {}
-    for s, u, c in zip(streams + noise_streams, us, all_codes):
+    for s, u, c in zip(streams + noise_streams + ((ENV_STREAM,) if env_hop else ()), us, all_codes):
         if u.size and (int(u.max()) > c.u_max or int(u.min()) < 0):
             raise AgsFormatError(f"corrupt payload ({s} symbol out of range)")
         v = c.v(u)
@@ -516,9 +548,14 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
     if kn:
         noise = QuantizedNoise(steps=noise_steps, n_channels=n_channels, time_origin=noise_origin,
                                symbols={s: symbols[s] for s in noise_streams})
+    envelope = None
+    if env_hop:
+        envelope = QuantizedEnvelope(band_hz=env_band, hop=env_hop, step_db=float(env_step), n_channels=n_channels,
+                                     symbols=symbols[ENV_STREAM])
     info = {"method": METHOD_NAMES[method], "header_bytes": header_bytes + 4, "payload_bytes": payload_len,
-            "codes": {**ranges, **dict(zip(noise_streams, noise_codes))}, "version": version, "noise": noise,
-            "noise_seed": noise_seed}
+            "codes": {**ranges, **dict(zip(noise_streams, noise_codes)), **dict(zip((ENV_STREAM,) if env_hop else (),
+                                                                                   env_codes))},
+            "version": version, "noise": noise, "noise_seed": noise_seed, "envelope": envelope}
     return q, n_samples, info
 
 
@@ -532,7 +569,8 @@ def raw_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[str
     return out
 
 
-def stream_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[str, float]:
+def stream_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None,
+                envelope: QuantizedEnvelope | None = None) -> dict[str, float]:
     """Ideal code length (bits, whole file) of each stream under the range coder's model."""
     out = {}
     for s in _streams_for(q.n_channels):
@@ -542,13 +580,16 @@ def stream_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[
         for s in noise.streams:
             v = np.asarray(noise.symbols[s], np.int64)
             out[s] = _choose_code(v).cost(v)
+    if envelope is not None and len(envelope):
+        out[ENV_STREAM] = _choose_code(envelope.symbols).cost(envelope.symbols)
     return out
 
 
-def kind_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None) -> dict[str, float]:
+def kind_bits(q: QuantizedAtoms, noise: QuantizedNoise | None = None,
+              envelope: QuantizedEnvelope | None = None) -> dict[str, float]:
     """stream_bits summed by parameter kind (amp_cos + amp_sin -> amp; noise streams as they are)."""
     out: dict[str, float] = {}
-    for s, b in stream_bits(q, noise).items():
+    for s, b in stream_bits(q, noise, envelope).items():
         kind = STREAM_KIND.get(s, s)
         out[kind] = out.get(kind, 0.0) + b
     return out

@@ -14,8 +14,8 @@ import numpy as np
 
 from audio_gs.codec import bitstream, budget, stream
 from audio_gs.codec.model import Model, Noise
-from audio_gs.codec.quantize import (AmplitudeSolver, NoiseSteps, dequantize, dequantize_noise, quantize,
-                                     quantize_noise)
+from audio_gs.codec.quantize import (AmplitudeSolver, NoiseSteps, dequantize, dequantize_envelope, dequantize_noise,
+                                     quantize, quantize_envelope, quantize_noise)
 from audio_gs.codec.render import render_work
 from audio_gs.errors import AgsFormatError, AudioGSError
 
@@ -24,8 +24,9 @@ OUT_OF_MEMORY = "not enough memory to decode this file"
 
 def encode(model: Model, *, bits_per_param: int = 8, bit_allocation: dict | None = None,
            resolve_amplitudes: AmplitudeSolver | None = None, noise_steps: NoiseSteps | None = None,
-           method: int | None = None) -> bytes:
-    """.ags bytes of a Model (see quantize for resolve_amplitudes; method None keeps the smallest payload).
+           envelope_step_db: float = 3.0, method: int | None = None) -> bytes:
+    """.ags bytes of a Model (see quantize for resolve_amplitudes; method None keeps the smallest payload;
+    the noise envelope, if any, quantized in steps of envelope_step_db).
     AudioGSError when the file would be beyond the decoder's budget (the decoder would refuse it)."""
     q = quantize(model.gabor, sample_rate=model.sample_rate, n_channels=model.n_channels,
                  stereo_mode=model.stereo_mode, bits_per_param=bits_per_param, bit_allocation=bit_allocation,
@@ -33,12 +34,17 @@ def encode(model: Model, *, bits_per_param: int = 8, bit_allocation: dict | None
     qn = None
     if len(model.noise):
         qn = quantize_noise(model.noise, n_channels=model.n_channels, steps=noise_steps or NoiseSteps())
-    return pack_checked(q, model.n_samples, method=method, noise=qn, noise_seed=model.noise_seed)
+    qe = None
+    if model.noise_env is not None:
+        qe = quantize_envelope(model.noise_env, sample_rate=model.sample_rate, n_samples=model.n_samples,
+                               step_db=envelope_step_db)
+    return pack_checked(q, model.n_samples, method=method, noise=qn, noise_seed=model.noise_seed, envelope=qe)
 
 
-def pack_checked(q, n_samples: int, *, method: int | None = None, noise=None, noise_seed: int = 0) -> bytes:
+def pack_checked(q, n_samples: int, *, method: int | None = None, noise=None, noise_seed: int = 0,
+                 envelope=None) -> bytes:
     """bitstream.pack, refusing (AudioGSError) a file the decoder's budget would refuse."""
-    data = bitstream.pack(q, n_samples, method, noise=noise, noise_seed=noise_seed)
+    data = bitstream.pack(q, n_samples, method, noise=noise, noise_seed=noise_seed, envelope=envelope)
     n_gauss = len(q) + (len(noise) if noise is not None else 0)
     try:
         if n_gauss <= budget.max_atoms(max(len(data) - bitstream.MAX_HEADER_BYTES, 0)):  # the payload is larger
@@ -71,13 +77,14 @@ def decode(data: bytes) -> Model:
         try:
             g = dequantize(q)
             noise = dequantize_noise(info["noise"]) if info["noise"] is not None else Noise.empty(np.float32)
+            env = dequantize_envelope(info["envelope"]) if info["envelope"] is not None else None
         except ValueError as exc:
             raise AgsFormatError(f"corrupt payload ({exc})") from None
         _check_work(len(data), g, noise, q.sample_rate, n_samples, q.n_channels)
     except MemoryError:
         raise AgsFormatError(OUT_OF_MEMORY) from None
     return Model(sample_rate=q.sample_rate, n_samples=n_samples, gabor=g, n_channels=q.n_channels,
-                 stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]))
+                 stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]), noise_env=env)
 
 
 def write_ags(path: str | Path, model: Model, **options) -> int:

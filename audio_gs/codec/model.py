@@ -15,6 +15,11 @@ A noise Gaussian k carries energy only: a 2-D Gaussian on the (time, ERB-rate) p
 (time[k] s, erb[k] Cams), widths exp(log_st[k]) s and exp(log_se[k]) Cams and total energy
 exp(log_energy[k]) (sum of squared samples it adds, in expectation), in model channel channel[k].
 The decoder fills it with noise from a generator seeded by the file (audio_gs.codec.noise).
+
+A noise envelope (optional) refines the noise Gaussians' level in time in one band: a gain in dB
+every `hop` samples (points at samples 0, hop, 2 hop, ...; linear in dB between them) on the noise
+above band_hz, per model channel. The encoder sets it so that the band follows the original's
+energy at that resolution, which 2-D Gaussians of a few per second cannot.
 """
 
 from __future__ import annotations
@@ -81,9 +86,24 @@ class Noise(_Rows):
 
 
 @dataclass
+class NoiseEnvelope:
+    """Gains (dB) [n_channels, n_points] on the noise above band_hz, one point every hop samples."""
+
+    band_hz: float
+    hop: int
+    gain_db: np.ndarray
+
+    @staticmethod
+    def n_points(n_samples: int, hop: int) -> int:
+        """Points of an envelope over n_samples: at samples 0, hop, ..., up to n_samples."""
+        return int(n_samples) // int(hop) + 1
+
+
+@dataclass
 class Model:
     """A sound as the decoder sees it: its format and its Gaussians of both kinds (model channels).
-    noise_seed seeds the generator that fills the noise Gaussians."""
+    noise_seed seeds the generator that fills the noise Gaussians; noise_env, when set, shapes their
+    level in time above its band edge."""
 
     sample_rate: int
     n_samples: int
@@ -92,6 +112,7 @@ class Model:
     stereo_mode: str = "lr"
     noise: Noise = field(default_factory=Noise.empty)
     noise_seed: int = 0
+    noise_env: NoiseEnvelope | None = None
 
     @property
     def duration(self) -> float:

@@ -10,6 +10,8 @@ integrates the sum of all densities over the cells of a fixed STFT grid (erf dif
 narrow Gaussian keeps its energy), draws complex Gaussian coefficients with that expected energy
 per cell, and overlap-adds inverse FFTs with a tight-frame window (sum_m w^2(n - m hop) = 1). So
 E ||render||^2 = sum of the energies, for Gaussians inside the signal and the band [0, sr/2].
+A noise envelope (audio_gs.codec.model.NoiseEnvelope) then scales each frame's coefficients above its
+band edge by its gain at the frame's centre.
 
 The random numbers come from numpy's PCG64 raw stream (stable across numpy versions) seeded by the
 file: frame m uses draws [2 B m, 2 B (m + 1)) (B = bins per frame), turned into normals by
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_gs.codec.model import Noise
+from audio_gs.codec.model import Noise, NoiseEnvelope
 
 ERB_A = 21.4
 ERB_B = 0.00437
@@ -141,9 +143,23 @@ def frames_touching(grid: Grid, start: int, stop: int) -> tuple[int, int]:
     return m0, max(m0, m1)
 
 
+def envelope_gains(env: NoiseEnvelope, grid: Grid, m0: int, m1: int, channel: int = 0) -> np.ndarray:
+    """Amplitude gains [m1 - m0] of frames m0..m1-1 of the noise grid: the envelope's dB points
+    interpolated linearly at each frame's centre (held beyond the first and last point)."""
+    centre = (np.arange(m0, m1) - grid.n_pre) * grid.hop / env.hop  # in envelope points
+    g = np.asarray(env.gain_db, np.float64)[channel]
+    return 10.0 ** (np.interp(centre, np.arange(g.size), g) / 20.0)
+
+
+def envelope_bins(env: NoiseEnvelope, grid: Grid) -> np.ndarray:
+    """Boolean [n_bins]: the grid's bins the envelope scales (centre frequency >= its band edge)."""
+    return np.arange(grid.n_bins) * grid.sample_rate / grid.n_fft >= env.band_hz
+
+
 def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int,
-                       start: int, stop: int) -> np.ndarray:
-    """Samples [start, stop) of the noise Gaussians, float64 [n_channels, stop - start] (model channels)."""
+                       start: int, stop: int, envelope: NoiseEnvelope | None = None) -> np.ndarray:
+    """Samples [start, stop) of the noise Gaussians, float64 [n_channels, stop - start] (model channels),
+    their coefficients above the envelope's band edge scaled frame by frame when an envelope is given."""
     out = np.zeros((n_channels, max(stop - start, 0)))
     if len(noise) == 0 or stop <= start:
         return out
@@ -162,6 +178,8 @@ def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channel
         coef = (re + 1j * im) * std
         coef[:, 0] = 0.0
         coef[:, -1] = 0.0
+        if envelope is not None:
+            coef[:, envelope_bins(envelope, grid)] *= envelope_gains(envelope, grid, m0, m1, c)[:, None]
         frames = (np.fft.irfft(coef, n=n, axis=1) * win[None, :]).reshape(m1 - m0, OVERLAP, h)
         first = int(grid.frame_start(m0))
         buf = np.zeros((m1 - m0 + OVERLAP - 1, h))
@@ -175,13 +193,14 @@ def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channel
 
 
 def render_noise(noise: Noise, sample_rate: int, n_samples: int, n_channels: int = 1, seed: int = 0,
-                 block: int = 1 << 16) -> np.ndarray:
+                 block: int = 1 << 16, envelope: NoiseEnvelope | None = None) -> np.ndarray:
     """The whole signal of the noise Gaussians, float64 [n_channels, n_samples] (model channels),
-    rendered block by block."""
+    rendered block by block (scaled by the envelope when one is given)."""
     out = np.zeros((n_channels, n_samples))
     for start in range(0, n_samples, block):
         stop = min(start + block, n_samples)
-        out[:, start:stop] = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, start, stop)
+        out[:, start:stop] = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, start, stop,
+                                                envelope)
     return out
 
 

@@ -55,7 +55,7 @@ from typing import Callable
 import numpy as np
 
 from audio_gs.codec.kernels import undelta as _undelta  # C: N_k = ((N_{k-1} >> e_k) + d_k) << e_k
-from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, STEREO_MODES, Gabor, Noise
+from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, STEREO_MODES, Gabor, Noise, NoiseEnvelope
 from audio_gs.errors import AudioGSError
 
 KINDS = ("log_sigma", "time", "chirp", "freq", "amp")
@@ -404,3 +404,74 @@ def dequantize_noise(q: QuantizedNoise) -> Noise:
         raise ValueError("non-finite noise parameter")
     ch = sy["noise_channel"] if q.n_channels > 1 else np.zeros(k, np.int64)
     return Noise(*(np.ascontiguousarray(v) for v in vals), channel=np.array(ch, np.int64))
+
+
+# ---- the noise envelope ------------------------------------------------------------------------
+
+ENV_STREAM = "noise_env"
+ENV_GAIN_RANGE_DB = (-60.0, 60.0)  # every decoded gain lies here
+ENV_STEP_RANGE_DB = (0.01, 12.0)  # the quantizer step (dB) a file may state
+ENV_HOP_RANGE = (1, 1 << 16)  # samples between envelope points
+MAX_ENV_POINTS = 1 << 20  # envelope points of all channels together
+
+
+@dataclass
+class QuantizedEnvelope:
+    """A noise envelope as integer symbols: per channel, the differences of round(gain / step_db)
+    from the previous point (the first from 0), channel after channel."""
+
+    band_hz: int
+    hop: int
+    step_db: float
+    n_channels: int
+    symbols: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.symbols.shape[0])
+
+
+def check_envelope_header(band_hz: int, hop: int, step_db: float, sample_rate: int, n_samples: int,
+                          n_channels: int) -> str | None:
+    """Why an envelope's header values are invalid for this signal, or None when they are valid."""
+    if not ENV_HOP_RANGE[0] <= hop <= ENV_HOP_RANGE[1]:
+        return f"envelope hop {hop} samples outside {ENV_HOP_RANGE}"
+    if not 0 <= band_hz < sample_rate / 2:
+        return f"envelope band edge {band_hz} Hz outside [0, {sample_rate / 2:g})"
+    if not (np.isfinite(step_db) and ENV_STEP_RANGE_DB[0] <= step_db <= ENV_STEP_RANGE_DB[1]):
+        return f"envelope step {step_db} dB outside {ENV_STEP_RANGE_DB}"
+    if n_channels * NoiseEnvelope.n_points(n_samples, hop) > MAX_ENV_POINTS:
+        return f"envelope of more than {MAX_ENV_POINTS} points"
+    return None
+
+
+def env_symbol_limits(step_db: float) -> tuple[int, int]:
+    """The range every envelope symbol must lie in: one step from the lowest gain to the highest."""
+    span = int(math.ceil((ENV_GAIN_RANGE_DB[1] - ENV_GAIN_RANGE_DB[0]) / step_db))
+    return -span, span
+
+
+def quantize_envelope(env: NoiseEnvelope, *, sample_rate: int, n_samples: int, step_db: float = 3.0) -> QuantizedEnvelope:
+    """Integer symbols of a noise envelope (gains clipped to ENV_GAIN_RANGE_DB, band edge to whole Hz)."""
+    g = np.asarray(env.gain_db, np.float64)
+    step_db = float(np.float32(step_db))
+    band_hz, hop = int(round(env.band_hz)), int(env.hop)
+    c = g.shape[0] if g.ndim == 2 else 0
+    why = check_envelope_header(band_hz, hop, step_db, sample_rate, n_samples, max(c, 1))
+    if why or g.ndim != 2 or g.shape[1] != NoiseEnvelope.n_points(n_samples, hop):
+        raise AudioGSError(f"cannot quantize: {why or f'envelope gains of shape {g.shape}'}")
+    if not np.isfinite(g).all():
+        raise AudioGSError("cannot quantize: non-finite envelope gains")
+    q = np.round(np.clip(g, *ENV_GAIN_RANGE_DB) / step_db).astype(np.int64)
+    q = np.clip(q, math.ceil(ENV_GAIN_RANGE_DB[0] / step_db), math.floor(ENV_GAIN_RANGE_DB[1] / step_db))
+    d = np.diff(np.concatenate([np.zeros((c, 1), np.int64), q], axis=1), axis=1)
+    return QuantizedEnvelope(band_hz=band_hz, hop=hop, step_db=step_db, n_channels=c,
+                             symbols=np.ascontiguousarray(d.reshape(-1), np.int64))
+
+
+def dequantize_envelope(q: QuantizedEnvelope) -> NoiseEnvelope:
+    """The envelope (float64 dB) from its symbols; ValueError when a gain leaves ENV_GAIN_RANGE_DB."""
+    d = np.asarray(q.symbols, np.int64).reshape(q.n_channels, -1)
+    g = np.cumsum(d, axis=1).astype(np.float64) * q.step_db
+    if g.size and not (ENV_GAIN_RANGE_DB[0] - 1e-9 <= g.min() and g.max() <= ENV_GAIN_RANGE_DB[1] + 1e-9):
+        raise ValueError("noise envelope gain out of range")
+    return NoiseEnvelope(band_hz=float(q.band_hz), hop=int(q.hop), gain_db=g)

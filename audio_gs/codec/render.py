@@ -176,7 +176,8 @@ class BlockRenderer:
             from audio_gs.codec.noise import render_noise_block
 
             m = self.model
-            y += render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start, stop)
+            y += render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start, stop,
+                                    m.noise_env)
         return y
 
     def block(self, j: int) -> np.ndarray:

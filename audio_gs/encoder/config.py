@@ -60,6 +60,10 @@ DEFAULTS: dict = {
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
     "noise_smooth_frames": 1.5,  # time smoothing of the noise fit's target (Gaussian sigma, noise-grid hops)
     "noise_env_weight": 0.0,  # weight of the noise fit's envelope term (single frames, 4-ERB bands)
+    "envelope_ms": 0.0,  # noise envelope: a gain on the noise above envelope_hz every this many ms (0 = none)
+    "envelope_hz": 4000.0,  # its band edge (Hz)
+    "envelope_gain_db": 0.0,  # the band's energy it aims at, relative to what the tonal part leaves of the original's
+    "envelope_step_db": 3.0,  # its quantizer step (dB)
     "noise_max_erb": 12.0,  # widest noise Gaussian the fit's steps allow (frequency sigma, ERB)
     "noise_min_ms": 2.0,  # shortest noise Gaussian (time sigma, ms): below ~5 ms a wide one is a click
     "tonal_max_hz": None,  # no tonal atom above this frequency (Hz): the noise Gaussians carry the band above
@@ -147,6 +151,14 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config noise_smooth_frames must be a number of frames from 0 to 16")
     if not (_is_number(cfg["noise_env_weight"]) and 0 <= cfg["noise_env_weight"] <= 10):
         raise AudioGSError("config noise_env_weight must be a number from 0 to 10")
+    if not (_is_number(cfg["envelope_ms"]) and (cfg["envelope_ms"] == 0 or 1 <= cfg["envelope_ms"] <= 1000)):
+        raise AudioGSError("config envelope_ms must be 0 (no noise envelope) or a number of milliseconds from 1 to 1000")
+    if not (_is_number(cfg["envelope_hz"]) and cfg["envelope_hz"] >= 0):
+        raise AudioGSError("config envelope_hz must be a frequency in Hz >= 0")
+    if not (_is_number(cfg["envelope_gain_db"]) and -30 <= cfg["envelope_gain_db"] <= 12):
+        raise AudioGSError("config envelope_gain_db must be a number of dB from -30 to 12")
+    if not (_is_number(cfg["envelope_step_db"]) and 0.25 <= cfg["envelope_step_db"] <= 12):
+        raise AudioGSError("config envelope_step_db must be a number of dB from 0.25 to 12")
     if not (_is_number(cfg["noise_max_erb"]) and 0.5 <= cfg["noise_max_erb"] <= 40):
         raise AudioGSError("config noise_max_erb must be a number of ERB from 0.5 to 40")
     if not (_is_number(cfg["noise_min_ms"]) and 0.5 <= cfg["noise_min_ms"] <= 100):

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from audio_gs.codec import bitstream
-from audio_gs.codec.model import Model, Noise
-from audio_gs.codec.quantize import NoiseSteps, dequantize, quantize, quantize_noise
+from audio_gs.codec.model import Model, Noise, NoiseEnvelope
+from audio_gs.codec.quantize import NoiseSteps, dequantize, dequantize_noise, quantize, quantize_envelope, quantize_noise
 from audio_gs.codec.render import render_gabor
 from audio_gs.encoder.atoms import Atoms
 from audio_gs.encoder.coding import amplitude_solver
@@ -54,9 +54,10 @@ def noise_count(cfg: dict, n_samples: int, sample_rate: int) -> int:
 
 
 def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, noise: Noise | None = None,
-               resolve: bool = True, scope=None) -> tuple[bytes, Model, Noise]:
+               resolve: bool = True, scope=None, envelope: NoiseEnvelope | None = None) -> tuple[bytes, Model, Noise]:
     """Quantize atoms (amplitudes re-solved on target when resolve), fit noise Gaussians to the residual
-    of the decoded atoms unless `noise` is given, and pack both. Returns (bytes, decoded Model, float noise).
+    of the decoded atoms unless `noise` is given, set their envelope (cfg["envelope_ms"] > 0) unless
+    `envelope` is given, and pack them all. Returns (bytes, decoded Model, float noise).
     scope: a windowed fit's audio_gs.encoder.windows.WindowScope (the noise fitted window by window)."""
     sr, nc = atoms.sample_rate, atoms.n_channels
     solver = None
@@ -68,6 +69,7 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
                  bits_per_param=cfg["bits_per_param"], bit_allocation=cfg["bit_allocation"],
                  resolve_amplitudes=solver)
     gabor = dequantize(q)
+    tonal = None
     if noise is None:
         k = noise_count(cfg, n_samples, sr)
         noise = Noise.empty()
@@ -77,10 +79,32 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
             noise = fit(np.asarray(target.detach().double().numpy()) - tonal, sr, k, noise_options(cfg), tonal=tonal)
     qn = quantize_noise(noise, n_channels=nc, steps=NoiseSteps()) if len(noise) else None
     seed = int(cfg["seed"]) % (1 << 63)
-    data = bitstream.pack(q, n_samples, noise=qn, noise_seed=seed)
+    qe = None
+    if qn is not None and float(cfg["envelope_ms"]) > 0:
+        if envelope is None:
+            tonal = render_gabor(gabor, sr, n_samples, nc) if tonal is None else tonal
+            envelope = envelope_for(target, tonal, dequantize_noise(qn), seed, sr, cfg)
+        qe = quantize_envelope(envelope, sample_rate=sr, n_samples=n_samples, step_db=float(cfg["envelope_step_db"]))
+    data = bitstream.pack(q, n_samples, noise=qn, noise_seed=seed, envelope=qe)
     from audio_gs.codec.compress import decode
 
     return data, decode(data), noise
+
+
+def envelope_for(target: torch.Tensor, tonal: np.ndarray, noise: Noise, seed: int, sample_rate: int,
+                 cfg: dict) -> NoiseEnvelope:
+    """The noise envelope (audio_gs.encoder.noise_env) for the decoded noise Gaussians `noise` as the
+    decoder renders them with `seed`, given the decoded tonal part and the original, at cfg's hop
+    (envelope_ms), band edge (envelope_hz) and gain (envelope_gain_db)."""
+    from audio_gs.codec.noise import render_noise
+    from audio_gs.encoder.noise_env import fit_envelope
+
+    x = np.asarray(target.detach().double().numpy())
+    c, n = x.shape
+    rendered = render_noise(noise, sample_rate, n, c, seed)
+    hop = max(1, int(round(float(cfg["envelope_ms"]) * sample_rate / 1000)))
+    band = min(float(cfg["envelope_hz"]), sample_rate / 2 - 1)
+    return fit_envelope(x, tonal, rendered, sample_rate, hop, band, float(cfg["envelope_gain_db"]))
 
 
 def importance(atoms: Atoms, target: torch.Tensor, exponent: float) -> np.ndarray:
@@ -126,11 +150,12 @@ def fit_to_rate(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, s
     norm = fit_norm(target, sr, cfg)
     fitted = len(atoms)
 
-    def size(a: Atoms, noise: Noise) -> int:
-        return len(pack_model(a, target, n_samples, cfg, noise=noise, resolve=False)[0])
+    def size(a: Atoms, noise: Noise) -> int:  # with the sizing pass's envelope: its cost barely depends on a
+        return len(pack_model(a, target, n_samples, cfg, noise=noise, resolve=False, envelope=env)[0])
 
     sizing = cfg if cfg.get("noise_estimate_steps") is None else dict(cfg, noise_steps=cfg["noise_estimate_steps"])
-    _, _, noise = pack_model(atoms, target, n_samples, sizing, resolve=False, scope=scope)  # sizes the noise layer
+    _, sized, noise = pack_model(atoms, target, n_samples, sizing, resolve=False, scope=scope)  # sizes the noise layer
+    env = sized.noise_env
     fixed = size(atoms.select(torch.zeros(0, dtype=torch.long)), noise)  # header + noise layer
     for _ in range(4):  # grow while clearly short of the target
         now = size(atoms, noise)

@@ -239,8 +239,9 @@ def _code_window(x, fixed, target, w, sr: int, n_channels: int, mode: str, margi
     from audio_gs.encoder.windows import Window, WindowJob, WindowPlan, WindowScope, fit_window, shifted, window_config
 
     n, share = w.seg_hi - w.seg_lo, w.core_hi - w.core_lo
-    wcfg = dict(cfg, kbps=float(cfg["kbps"]) * share / n,
-                noise_per_second=float(cfg["noise_per_second"]) * share / n, seed=int(cfg["seed"]) + index)
+    wcfg = dict(cfg, kbps=float(cfg["kbps"]) * share / n,  # no noise envelope: the blocks overlap
+                noise_per_second=float(cfg["noise_per_second"]) * share / n, seed=int(cfg["seed"]) + index,
+                envelope_ms=0.0)
     fit_count = int(round(atoms_for_rate(cfg, share, sr, n_channels) * (w.seg_hi - w.core_lo) / share))
     plan = WindowPlan(w.seg_hi, sr, margin, (w,))
     r = fit_window(WindowJob(x=np.ascontiguousarray(x), fixed=fixed.astype(np.float32), sample_rate=sr,

@@ -10,8 +10,8 @@ from synth import random_gabor
 
 from audio_gs.codec import bitstream as bs
 from audio_gs.codec.compress import decode, encode
-from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, Gabor, Model, Noise
-from audio_gs.codec.quantize import dequantize, dequantize_noise, quantize, quantize_noise
+from audio_gs.codec.model import GABOR_FIELDS, NOISE_FIELDS, Gabor, Model, Noise, NoiseEnvelope
+from audio_gs.codec.quantize import dequantize, dequantize_noise, quantize, quantize_envelope, quantize_noise
 from audio_gs.codec.render import render
 from audio_gs.errors import AgsFormatError, AudioGSError
 
@@ -238,6 +238,115 @@ def test_fuzzed_noise_files_with_valid_crc_fail_cleanly():
         try:
             got = decode(_with_crc(bytes(d)))
             assert all(np.isfinite(getattr(got.noise, f)).all() for f in NOISE_FIELDS)
+        except AgsFormatError as exc:
+            assert "\n" not in str(exc)
+            errors += 1
+    assert errors > 30
+
+
+# ---- version 4: the noise envelope -----------------------------------------------------------------
+
+def _enveloped(n_channels=1, mode="lr", hop=128, band=4000.0, seed=6) -> Model:
+    m = _model(n_channels, 16000, mode, k=40, seed=seed)
+    m.noise, m.noise_seed = _noise(50, n_channels=n_channels, seed=seed), 42
+    rng = np.random.default_rng(seed)
+    gains = np.cumsum(rng.normal(0, 3, (n_channels, NoiseEnvelope.n_points(m.n_samples, hop))), axis=1)
+    m.noise_env = NoiseEnvelope(band_hz=band, hop=hop, gain_db=np.clip(gains, -30, 30))
+    return m
+
+
+@pytest.mark.parametrize("n_channels, mode", [(1, "lr"), (2, "ms")])
+@pytest.mark.parametrize("method", [bs.METHOD_RANGE, bs.METHOD_ZLIB, bs.METHOD_LZMA])
+def test_noise_envelope_round_trips_in_version_4(n_channels, mode, method):
+    m = _enveloped(n_channels, mode)
+    qe = quantize_envelope(m.noise_env, sample_rate=m.sample_rate, n_samples=m.n_samples, step_db=2.0)
+    data = bs.pack(_quantize(m), m.n_samples, method, noise=quantize_noise(m.noise, n_channels=n_channels),
+                   noise_seed=42, envelope=qe)
+    got = decode(data)
+    assert data[4] == 4 and got.noise_env is not None
+    assert (got.noise_env.hop, got.noise_env.band_hz) == (128, 4000.0)
+    assert got.noise_env.gain_db.shape == m.noise_env.gain_db.shape
+    assert np.abs(got.noise_env.gain_db - m.noise_env.gain_db).max() <= 1.0 + 1e-9  # half a step
+    assert np.array_equal(render(got), render(decode(data)))  # deterministic
+
+
+def test_files_without_an_envelope_stay_version_2():
+    m = _model(1, 16000, "lr", k=20)
+    m.noise = _noise(30)
+    data = encode(m)
+    assert data[4] == 2 and decode(data).noise_env is None
+
+
+def test_writer_refuses_an_envelope_without_noise_or_of_the_wrong_length():
+    m = _enveloped()
+    qe = quantize_envelope(m.noise_env, sample_rate=m.sample_rate, n_samples=m.n_samples)
+    with pytest.raises(AudioGSError, match="needs noise Gaussians"):
+        bs.pack(_quantize(m), m.n_samples, envelope=qe)
+    with pytest.raises(AudioGSError, match="needs noise Gaussians"):
+        bs.pack(_quantize(m), m.n_samples + 500, noise=quantize_noise(m.noise), envelope=qe)
+    with pytest.raises(AudioGSError, match="envelope gains of shape"):
+        quantize_envelope(m.noise_env, sample_rate=m.sample_rate, n_samples=m.n_samples + 500)
+    with pytest.raises(AudioGSError, match="band edge"):
+        quantize_envelope(NoiseEnvelope(9000.0, 128, m.noise_env.gain_db), sample_rate=16000, n_samples=m.n_samples)
+
+
+def _envelope_header_at(data: bytes) -> int:
+    """Offset of the envelope hop field: just before the first stream header (code byte)."""
+    q, n, info = bs.unpack(data)
+    hop, band = info["envelope"].hop, info["envelope"].band_hz
+    tail = bs._uvarint(hop) + bs._uvarint(band)
+    at = data.index(tail)
+    assert data.count(tail) == 1
+    return at
+
+
+@pytest.mark.parametrize("field", ["hop", "band"])
+@pytest.mark.parametrize("value", [0x00, 0x01, 0x7F])
+def test_damaged_envelope_header_fails_cleanly(field, value):  # another hop: the stream length no longer matches
+    m = _enveloped()
+    data = encode(m)
+    at = _envelope_header_at(data)
+    d = bytearray(data)
+    d[at + (0 if field == "hop" else 2)] = value
+    try:
+        got = decode(_with_crc(bytes(d[:-4])))
+        assert np.isfinite(got.noise_env.gain_db).all()
+    except AgsFormatError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_envelope_header_values_are_checked():
+    m = _enveloped()
+    body = bytearray(encode(m)[:-4])
+    at = _envelope_header_at(encode(m))
+    step_at = at + len(bs._uvarint(128)) + len(bs._uvarint(4000))
+    for step, msg in [(0.0, "envelope step"), (float("nan"), "envelope step"), (100.0, "envelope step")]:
+        d = bytearray(body)
+        d[step_at:step_at + 4] = struct.pack("<f", step)
+        with pytest.raises(AgsFormatError, match=msg):
+            decode(_with_crc(bytes(d)))
+    d = bytearray(body)
+    d[at + 2:at + 4] = bs._uvarint(8000)  # band edge at Nyquist (same varint length as 4000)
+    with pytest.raises(AgsFormatError, match="band edge"):
+        decode(_with_crc(bytes(d)))
+
+
+def test_fuzzed_envelope_files_with_valid_crc_fail_cleanly():
+    data = encode(_enveloped())
+    body, at = data[:-4], _envelope_header_at(data)
+    rng = np.random.default_rng(7)
+    errors = 0
+    for i in range(300):
+        d = bytearray(body)
+        lo = at if i % 2 else 5  # half the cases from the envelope's header on
+        for pos in rng.integers(lo, len(d), size=int(rng.integers(1, 4))):
+            d[int(pos)] ^= 1 << int(rng.integers(8))
+        try:
+            got = decode(_with_crc(bytes(d)))
+            if got.noise_env is not None:
+                g = got.noise_env.gain_db
+                assert np.isfinite(g).all() and np.abs(g).max() <= 60
+                assert g.shape == (got.n_channels, NoiseEnvelope.n_points(got.n_samples, got.noise_env.hop))
         except AgsFormatError as exc:
             assert "\n" not in str(exc)
             errors += 1

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from audio_gs.codec.model import Noise
-from audio_gs.codec.noise import Grid, analyse, erb_to_hz, hz_to_erb, ndtr, render_noise, render_noise_block
+from audio_gs.codec.model import Noise, NoiseEnvelope
+from audio_gs.codec.noise import (Grid, analyse, envelope_gains, erb_to_hz, hz_to_erb, ndtr, render_noise,
+                                 render_noise_block)
 
 SR = 16000
 
@@ -72,3 +73,42 @@ def test_erb_scale_and_normal_cdf():
 
     exact = np.array([0.5 * (1 + erf(v / sqrt(2))) for v in z])
     assert np.abs(ndtr(z) - exact).max() < 1e-7
+
+
+def _band_split(y: np.ndarray, edge_hz: float) -> tuple[float, float]:
+    e = analyse(y, Grid.for_signal(SR, y.size))
+    above = np.arange(e.shape[1]) * SR / Grid.for_signal(SR, y.size).n_fft >= edge_hz
+    return float(e[:, ~above].sum()), float(e[:, above].sum())
+
+
+def test_the_envelope_scales_the_noise_above_its_band_edge_only():
+    n = random_noise(120, seed=2)
+    flat = NoiseEnvelope(band_hz=4000.0, hop=128, gain_db=np.full((1, NoiseEnvelope.n_points(2 * SR, 128)), 6.0))
+    plain = render_noise(n, SR, 2 * SR, 1, 3)[0]
+    loud = render_noise(n, SR, 2 * SR, 1, 3, envelope=flat)[0]
+    lo0, hi0 = _band_split(plain, 4000.0)
+    lo1, hi1 = _band_split(loud, 4000.0)
+    assert hi1 / hi0 == pytest.approx(10 ** 0.6, rel=0.05)  # +6 dB above 4 kHz (the band edge smears a little)
+    assert lo1 / lo0 == pytest.approx(1.0, rel=0.02)
+
+
+def test_envelope_gains_follow_its_points_in_time():
+    g = Grid.for_signal(SR, SR)
+    env = NoiseEnvelope(band_hz=0.0, hop=1600, gain_db=np.array([[0.0] * 6 + [-20.0] * 5]))  # quiet after 0.55 s
+    gains = envelope_gains(env, g, 0, g.n_frames)
+    t = (np.arange(g.n_frames) - g.n_pre) * g.hop / SR
+    assert np.allclose(gains[t <= 0.5], 1.0) and np.allclose(gains[t >= 0.6], 0.1)
+    assert np.all(np.diff(gains[(t > 0.5) & (t < 0.6)]) < 0)  # linear in dB between the points
+    y = render_noise(one(energy=5.0, time=0.5, st=0.2, erb=10.0, se=3.0), SR, SR, 1, 0,
+                     envelope=env)[0]
+    assert (y[int(0.65 * SR):] ** 2).mean() < 0.03 * (y[:int(0.45 * SR)] ** 2).mean()
+
+
+def test_an_enveloped_block_renders_without_the_rest():
+    n = random_noise(80, n_channels=2, seed=1)
+    rng = np.random.default_rng(0)
+    env = NoiseEnvelope(band_hz=3000.0, hop=200, gain_db=rng.normal(0, 6, (2, NoiseEnvelope.n_points(2 * SR, 200))))
+    whole = render_noise(n, SR, 2 * SR, 2, 5, envelope=env)
+    parts = np.concatenate([render_noise_block(n, SR, 2 * SR, 2, 5, a, min(a + 4096, 2 * SR), env)
+                            for a in range(0, 2 * SR, 4096)], axis=1)
+    assert np.allclose(parts, whole, rtol=0, atol=1e-12 * np.abs(whole).max())
