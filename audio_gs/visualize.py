@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_gs.codec.model import Gabor, Noise
+from audio_gs.codec.model import Gabor, Noise, NoiseEnvelope
 from audio_gs.audio_io import atomic_write
 
 
@@ -42,10 +42,11 @@ def noise_polygons(noise: Noise, n_points: int = 24) -> np.ndarray:
 
 def plot_gaussians(signal: np.ndarray, g: Gabor, sample_rate: int, path: str | Path,
                    residual: np.ndarray | None = None, title: str = "", max_atoms: int = 4000,
-                   channel: int = 0, noise: Noise | None = None) -> Path:
+                   channel: int = 0, noise: Noise | None = None, envelope: NoiseEnvelope | None = None) -> Path:
     """Write a PNG: spectrogram of signal [C, N] (model channel `channel`) with the tonal atoms as cyan
-    ellipses (shade = amplitude, strongest max_atoms drawn) and the noise Gaussians as orange
-    ellipses (shade = energy density), and below it the residual's spectrogram."""
+    ellipses (shade = amplitude, strongest max_atoms drawn), the noise Gaussians as orange ellipses
+    (shade = energy density) and the noise envelope's gains as an orange line (right axis, dB), and
+    below it the residual's spectrogram."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,6 +86,12 @@ def plot_gaussians(signal: np.ndarray, g: Gabor, sample_rate: int, path: str | P
             edge[:, 3] = shade_n
             ax.add_collection(PolyCollection(noise_polygons(sel_n), facecolors=face, edgecolors=edge,
                                              linewidths=0.5, linestyles="dashed"))
+    if envelope is not None:
+        ax_env = ax.twinx()
+        gains = np.asarray(envelope.gain_db, np.float64)[channel]
+        ax_env.plot(np.arange(gains.size) * envelope.hop / sr, gains, color=(1.0, 0.55, 0.1), linewidth=0.7)
+        ax_env.set_ylim(-60, 60)
+        ax_env.set_ylabel(f"noise envelope above {envelope.band_hz:g} Hz (dB)")
     ax.set_ylim(0, sr / 2)
     ax.set_ylabel("frequency (Hz)")
     ax.set_title(title or f"{len(g)} Gaussians over the input spectrogram (1-sigma ellipses)")

@@ -34,3 +34,14 @@ def test_plot_writes_a_png(tmp_path):
     out = plot_gaussians(x, g, 8000, tmp_path / "fig" / "g.png", residual=0.1 * x, title="test")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_plot_draws_the_noise_envelope(tmp_path):
+    from audio_gs.codec.model import NoiseEnvelope
+
+    x = tone(8000, 0.5)[None]
+    g = random_gabor(50, seconds=0.5)
+    env = NoiseEnvelope(band_hz=2000.0, hop=80, gain_db=np.linspace(-20, 10, NoiseEnvelope.n_points(4000, 80))[None])
+    plain = plot_gaussians(x, g, 8000, tmp_path / "a.png").read_bytes()
+    drawn = plot_gaussians(x, g, 8000, tmp_path / "b.png", envelope=env).read_bytes()
+    assert drawn[:8] == b"\x89PNG\r\n\x1a\n" and drawn != plain

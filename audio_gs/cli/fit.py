@@ -143,7 +143,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     residual = result.target.numpy() - render_model_channels(enc.model)
     plot_gaussians(result.target.numpy(), enc.model.gabor, sr, log_dir / "train" / "gaussians_visualization.png",
-                   residual=residual, noise=enc.model.noise,
+                   residual=residual, noise=enc.model.noise, envelope=enc.model.noise_env,
                    title=f"{Path(args.input_path).name}: {len(enc.model.gabor)} tonal + {len(enc.model.noise)} noise "
                          f"Gaussians, {8 * n_bytes / (result.n_samples / sr) / 1000:.1f} kbps, SNR {snr_coded:.2f} dB")
     summary = {
