@@ -101,7 +101,7 @@ def plot_gaussians(signal: np.ndarray, g: Gabor, sample_rate: int, path: str | P
         im = ax2.pcolormesh(tr, fr, R, shading="auto", cmap="magma", vmin=vmin, vmax=vmax)
         ax2.set_ylabel("frequency (Hz)")
         ax2.set_title("residual (input - reconstruction), same colour scale")
-        fig.colorbar(im, ax=axes[:, 0].tolist(), label="dB", shrink=0.8)
+        fig.colorbar(im, ax=axes[:, 0].tolist(), label="dB", shrink=0.8, pad=0.1 if envelope is not None else 0.05)
     axes[-1, 0].set_xlim(0, x.shape[-1] / sr)
     axes[-1, 0].set_xlabel("time (s)")
     return atomic_write(path, lambda tmp: (fig.savefig(tmp, dpi=110, format="png"), plt.close(fig)))
