@@ -240,3 +240,23 @@ def test_a_reader_that_stops_early_gets_one_error_line(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 2
     assert err.startswith("audio-gs: error: ") and err.count("\n") == 1 and "closed" in err
+
+
+def test_info_reports_the_noise_envelope_apart_from_the_noise_gaussians(tmp_path, capsys):
+    from audio_gs.codec.compress import write_ags as write_model
+    from audio_gs.codec.model import Model, Noise, NoiseEnvelope
+    from synth import random_gabor
+
+    n = 4000
+    a = np.array
+    noise = Noise(time=a([0.1, 0.3]), erb=a([25.0, 28.0]), log_st=np.log([0.05, 0.05]), log_se=np.log([1.0, 1.0]),
+                  log_energy=np.log([1.0, 2.0]), channel=a([0, 0]))
+    env = NoiseEnvelope(band_hz=2000.0, hop=64, gain_db=np.linspace(-12, 6, NoiseEnvelope.n_points(n, 64))[None])
+    path = tmp_path / "e.ags"
+    write_model(path, Model(sample_rate=SR, n_samples=n, gabor=random_gabor(10, sr=SR, seconds=0.5), noise=noise,
+                            noise_env=env))
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert ".ags version 4" in info and "noise envelope " in info
+    assert "a gain every 64 samples (8.00 ms) on the noise above 2000 Hz, step 3 dB, 63 points" in info
+    assert "    noise_env " not in info  # not counted as a noise Gaussian's parameter
