@@ -541,7 +541,8 @@ def section_listen(ctx: Context) -> Section:
 def section_gaussians(ctx: Context) -> Section:
     sec = Section("gaussians", "Gaussians over the spectrogram")
     sec.text("The fit's own figure (before the file is decoded): tonal Gaussians as ellipses, noise Gaussians in "
-             "orange, with the residual; at the audio_gs point the players use.")
+             "orange, the noise envelope's gains (where the file has one) as an orange line on the right-hand axis, "
+             "with the residual; at the audio_gs point the players use.")
     items = []
     for clip in sorted(ctx.df["clip"].dropna().unique()):
         pick, _ = _player_rows(ctx, clip)
