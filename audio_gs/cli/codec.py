@@ -227,7 +227,7 @@ def _info_stream(path, data: bytes) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from audio_gs.codec import bitstream, budget, stream
     from audio_gs.codec.compress import OUT_OF_MEMORY, read_bytes
-    from audio_gs.codec.quantize import STREAM_KIND, dequantize
+    from audio_gs.codec.quantize import ENV_STREAM, STREAM_KIND, dequantize
     from audio_gs.codec.render import render_work
 
     data = read_bytes(args.input)
@@ -254,13 +254,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         raise AudioGSError(f"{args.input}: corrupt payload ({exc})") from None
     allowed = budget.max_work(len(data))
     env = info.get("envelope")
-    symbols = {**q.symbols, **(noise.symbols if kn else {}), **({"noise_env": env.symbols} if env is not None else {})}
+    symbols = {**q.symbols, **(noise.symbols if kn else {}), **({ENV_STREAM: env.symbols} if env is not None else {})}
     kinds: dict[str, float] = {}
     for s, code in info["codes"].items():  # the file's own stream codes: one pass over each stream
         v = symbols[s]
         kind = STREAM_KIND.get(s, s)
         kinds[kind] = kinds.get(kind, 0.0) + (code.cost(v) if v.size else 0.0)
-    env_bits = kinds.pop("noise_env", 0.0)
+    env_bits = kinds.pop(ENV_STREAM, 0.0)
     tonal_bits = sum(b for kind, b in kinds.items() if not kind.startswith("noise_"))
     noise_bits = sum(b for kind, b in kinds.items() if kind.startswith("noise_"))
     seed = f", noise seed {info['noise_seed']}" if kn else ""

@@ -400,10 +400,8 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
     if kn:
         h.write(_uvarint(int(noise_seed)) + _svarint(noise.time_origin))
         h.write(struct.pack("<ffff", *noise.steps.as_tuple()))
-    if version >= 4 and kn:
-        h.write(_uvarint(envelope.hop if envelope is not None else 0))
-        if envelope is not None:
-            h.write(_uvarint(envelope.band_hz) + struct.pack("<f", envelope.step_db))
+    if envelope is not None:  # version 4 (a version-4 file without an envelope would write hop 0 here)
+        h.write(_uvarint(envelope.hop) + _uvarint(envelope.band_hz) + struct.pack("<f", envelope.step_db))
     for c in codes:
         h.write(bytes([(c.mode << 4) | c.m]) + _svarint(c.lo) + _svarint(c.hi))
         if c.mode == MODE_ZIGZAG:
@@ -513,7 +511,8 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
             lo, hi = limits[s]
             if not (lo <= c.lo and c.hi <= hi):
                 raise AgsFormatError(f"corrupt header: {s} range outside the format's")
-    env_codes = _read_codes(r, (ENV_STREAM,), n_env) if env_hop else []
+    env_streams = (ENV_STREAM,) if env_hop else ()
+    env_codes = _read_codes(r, env_streams, n_env)
     if env_hop:
         lo, hi = env_symbol_limits(float(env_step))
         if not (lo <= env_codes[0].lo and env_codes[0].hi <= hi):
@@ -533,7 +532,7 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
         expected = sum(n * c.width for n, c in zip(ks, all_codes))
         us = _decode_fixed(_decompress(payload, method, expected), ks, all_codes)
     symbols = {}
-    for s, u, c in zip(streams + noise_streams + ((ENV_STREAM,) if env_hop else ()), us, all_codes):
+    for s, u, c in zip(streams + noise_streams + env_streams, us, all_codes):
         if u.size and (int(u.max()) > c.u_max or int(u.min()) < 0):
             raise AgsFormatError(f"corrupt payload ({s} symbol out of range)")
         v = c.v(u)
@@ -553,8 +552,7 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
         envelope = QuantizedEnvelope(band_hz=env_band, hop=env_hop, step_db=float(env_step), n_channels=n_channels,
                                      symbols=symbols[ENV_STREAM])
     info = {"method": METHOD_NAMES[method], "header_bytes": header_bytes + 4, "payload_bytes": payload_len,
-            "codes": {**ranges, **dict(zip(noise_streams, noise_codes)), **dict(zip((ENV_STREAM,) if env_hop else (),
-                                                                                   env_codes))},
+            "codes": {**ranges, **dict(zip(noise_streams, noise_codes)), **dict(zip(env_streams, env_codes))},
             "version": version, "noise": noise, "noise_seed": noise_seed, "envelope": envelope}
     return q, n_samples, info
 
