@@ -26,7 +26,8 @@ FIT_FLAGS = {  # flag -> (type, help); both --snake_case and --dashed-case spell
     "num_steps": (int, "optimisation steps (default 5000)"),
     "lr": (float, "Adam learning rate (default 0.01)"),
     "init_method": (str, "mp | peaks | random | uniform (default mp: matching pursuit)"),
-    "loss_type": (str, "l2 | l1 | spectral | masked (default l2; masked: L2 weighted by a masking threshold)"),
+    "loss_type": (str, "l2 | l1 | spectral | masked | segmental (default l2; masked: L2 weighted by the "
+                       "inverse smoothed target power; segmental: by each frame's power ** -masking_exponent)"),
     "perceptual_weight": (float, "weight of the log-mel loss term (default 0)"),
     "add_gaussians_steps": (int, "steps at which atoms are added where the residual is largest"),
     "sample_rate": (int, "resample the input to this rate (Hz)"),

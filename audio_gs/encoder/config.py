@@ -11,6 +11,8 @@ from audio_gs.codec.bitstream import MAX_ATOMS, SAMPLE_RATE_RANGE
 from audio_gs.codec.quantize import ALLOWED_BITS
 from audio_gs.errors import AudioGSError
 
+LOSS_TYPES = ("l2", "l1", "spectral", "masked", "segmental")  # audio_gs.encoder.losses.make_loss
+
 DEFAULTS: dict = {
     # what to fit
     "input_path": None,
@@ -32,8 +34,8 @@ DEFAULTS: dict = {
     "num_steps": 5000,
     "lr": 0.01,
     "lr_final_ratio": 0.1,  # cosine decay of the learning rate to this share of lr
-    "loss_type": "l2",  # l2 | l1 | spectral | masked
-    "masking_exponent": 0.5,  # masked loss: error weighted by (smoothed target power) ** -this
+    "loss_type": "l2",  # l2 | l1 | spectral | masked | segmental
+    "masking_exponent": 0.5,  # masked / segmental loss: error weighted by (smoothed target power / frame power) ** -this
     "perceptual_weight": 0.0,  # weight of the log-mel term
     "ls_every": 250,  # re-solve amplitudes by least squares every N steps (0 = never)
     "adaptive_add": False,
@@ -81,7 +83,7 @@ CHOICES = {
     "channels": ("keep", "mono", "stereo"),
     "stereo_mode": ("lr", "ms"),
     "init_method": ("mp", "peaks", "random", "uniform"),
-    "loss_type": ("l2", "l1", "spectral", "masked"),
+    "loss_type": LOSS_TYPES,
     "bits_per_param": tuple(ALLOWED_BITS),
     "render_backend": ("auto", "fast", "reference"),
     "rate_scope": ("window", "file"),

@@ -108,12 +108,13 @@ def optimize(atoms: Atoms, target: torch.Tensor, cfg: dict, num_steps: int, tran
 
 
 def fit_norm(target: torch.Tensor, sample_rate: int, cfg: dict):
-    """The weighted norm of the masked loss (for least squares and matching pursuit), or None for plain L2."""
-    if cfg["loss_type"] != "masked":
-        return None
-    from audio_gs.encoder.losses import MaskedNorm
+    """The weighted norm of a weighted loss (masked, segmental) for least squares and matching pursuit,
+    or None for plain L2."""
+    from audio_gs.encoder.losses import WEIGHTED_LOSSES, MaskedNorm
 
-    return MaskedNorm(target, sample_rate, cfg["masking_exponent"])
+    if cfg["loss_type"] not in WEIGHTED_LOSSES:
+        return None
+    return MaskedNorm(target, sample_rate, cfg["masking_exponent"], cfg["loss_type"])
 
 
 def fit_signal(x: np.ndarray | torch.Tensor, sample_rate: int, cfg: dict, on_log=None, on_checkpoint=None,

@@ -10,9 +10,10 @@ import math
 import numpy as np
 import torch
 
+from audio_gs.encoder.config import LOSS_TYPES
 from audio_gs.mel import mel_filterbank
 
-LOSS_TYPES = ("l2", "l1", "spectral", "masked")
+WEIGHTED_LOSSES = ("masked", "segmental")  # STFT-domain L2 under a fixed weight W (MaskedLoss, MaskedNorm)
 
 
 def snr_db(reference, estimate) -> float:
@@ -67,6 +68,11 @@ def log_mel_loss(y: torch.Tensor, target: torch.Tensor, sample_rate: int, n_mels
     return (torch.log(my + 1e-8) - torch.log(mt + 1e-8)).abs().mean()
 
 
+def _stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    win = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
+    return torch.stft(x, n_fft, n_fft // 4, window=win, return_complex=True)
+
+
 def masking_weights(target: torch.Tensor, sample_rate: int, exponent: float, floor_db: float = 60.0,
                     smooth_frames: float = 1.5, smooth_bins: float = 2.0) -> torch.Tensor:
     """Weights W [C, bins, frames] of the masked loss: (smoothed target power + floor) ** -exponent,
@@ -81,20 +87,36 @@ def masking_weights(target: torch.Tensor, sample_rate: int, exponent: float, flo
     return torch.as_tensor(w / w.mean())
 
 
-def _stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
-    win = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
-    return torch.stft(x, n_fft, n_fft // 4, window=win, return_complex=True)
+def frame_weights(target: torch.Tensor, sample_rate: int, exponent: float, floor_db: float = 60.0,
+                  smooth_frames: float = 3.0) -> torch.Tensor:
+    """Weights W [C, bins, frames] of the segmental loss: each frame's (smoothed frame power + floor)
+    ** -exponent, the same for every bin, normalised to mean 1. exponent 0 gives plain L2; 1 equal
+    error-to-signal ratio in every frame (segmental SNR). Frames are the hops of the masked loss's STFT."""
+    from scipy.ndimage import gaussian_filter1d
+
+    n_fft = fft_sizes(sample_rate)[2]
+    p = (_stft(target.detach().double(), n_fft).abs() ** 2).numpy()
+    pt = p.sum(axis=-2, keepdims=True)
+    if smooth_frames:
+        pt = gaussian_filter1d(pt, smooth_frames, axis=-1)
+    floor = max(float(pt.mean()), 1e-30) * 10 ** (-floor_db / 10)
+    w = np.broadcast_to((pt + floor) ** -exponent, p.shape)
+    return torch.as_tensor(np.ascontiguousarray(w / w.mean()))
+
+
+WEIGHTS = {"masked": masking_weights, "segmental": frame_weights}  # loss type -> weights(target, sr, exponent)
 
 
 class MaskedNorm:
-    """The masked loss's weighted norm on numpy signals, for least squares and matching pursuit:
-    gram(r) = S^T W S r (S the STFT of MaskedLoss), weight_at(atoms) = W near each atom's centre."""
+    """A weighted loss's norm on numpy signals, for least squares and matching pursuit:
+    gram(r) = S^T W S r (S the STFT of MaskedLoss), weight_at(atoms) = W near each atom's centre.
+    weighting: a key of WEIGHTS (the loss type)."""
 
-    def __init__(self, target, sample_rate: int, exponent: float):
+    def __init__(self, target, sample_rate: int, exponent: float, weighting: str = "masked"):
         t = torch.as_tensor(np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target),
                             dtype=torch.float64)
         self.sample_rate, self.n_fft = sample_rate, fft_sizes(sample_rate)[2]
-        self.w = masking_weights(t, sample_rate, exponent)
+        self.w = WEIGHTS[weighting](t, sample_rate, exponent)
 
     def gram(self, r: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(r, np.float64)).requires_grad_(True)
@@ -117,18 +139,18 @@ class MaskedNorm:
 
 
 class MaskedLoss:
-    """Masking-weighted L2: sum W |STFT(y - target)|^2 / sum W |STFT(target)|^2, with W from
-    masking_weights (fixed for a target, computed on the first call)."""
+    """Weighted L2: sum W |STFT(y - target)|^2 / sum W |STFT(target)|^2, with W from WEIGHTS[weighting]
+    (masking_weights or frame_weights; fixed for a target, computed on the first call)."""
 
-    def __init__(self, sample_rate: int, exponent: float):
-        self.sample_rate, self.exponent = sample_rate, exponent
+    def __init__(self, sample_rate: int, exponent: float, weighting: str = "masked"):
+        self.sample_rate, self.exponent, self.weights = sample_rate, exponent, WEIGHTS[weighting]
         self.n_fft = fft_sizes(sample_rate)[2]
         self._key, self._w, self._norm = None, None, None
 
     def __call__(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         key = (target.data_ptr(), tuple(target.shape))
         if key != self._key:
-            self._w = masking_weights(target, self.sample_rate, self.exponent).to(y.dtype)
+            self._w = self.weights(target, self.sample_rate, self.exponent).to(y.dtype)
             self._norm = float((self._w * _stft(target.detach().to(y.dtype), self.n_fft).abs() ** 2).sum())
             self._key = key
         e = _stft(y - target, self.n_fft)
@@ -139,8 +161,8 @@ def make_loss(loss_type: str, sample_rate: int, perceptual_weight: float = 0.0, 
     """loss(y, target) -> scalar tensor for the named loss plus perceptual_weight x log-mel."""
     if loss_type == "l2":
         base = l2_loss
-    elif loss_type == "masked":
-        base = MaskedLoss(sample_rate, masking_exponent)
+    elif loss_type in WEIGHTED_LOSSES:
+        base = MaskedLoss(sample_rate, masking_exponent, loss_type)
     elif loss_type == "l1":
         base = l1_loss
     elif loss_type == "spectral":

@@ -204,3 +204,17 @@ def test_fixed_part_is_left_to_the_atoms_around_it():
     r = fit_signal(x + known, 8000, cfg, progress=False, fixed=known)
     assert r.snr_db > 15  # the atoms model x; with the fixed part the whole is reproduced
     assert not torch.any((r.atoms.freq > 2900) & (r.atoms.freq < 3100) & (r.atoms.amplitude > 0.05))
+
+
+def test_segmental_loss_spends_more_atoms_on_quiet_frames_than_l2():
+    sr = 8000
+    loud = tone(sr, 0.5, 300, 0.3) + tone(sr, 0.5, 900, 0.2) + tone(sr, 0.5, 1700, 0.1)
+    quiet = (tone(sr, 0.5, 500, 0.3) + tone(sr, 0.5, 1300, 0.2) + tone(sr, 0.5, 2500, 0.1)) * 10 ** (-30 / 20)
+    x = np.concatenate([loud, quiet])[None]
+
+    def quiet_atoms(loss_type):
+        cfg = resolve_config(None, {"num_gaussians": 30, "num_steps": 40, "loss_type": loss_type,
+                                    "masking_exponent": 1.0})
+        return int((fit_signal(x, sr, cfg, progress=False).atoms.time > 0.5).sum())
+
+    assert quiet_atoms("segmental") >= quiet_atoms("l2") + 5
