@@ -80,7 +80,7 @@ def masking_weights(target: torch.Tensor, sample_rate: int, exponent: float, flo
     from scipy.ndimage import gaussian_filter
 
     n_fft = fft_sizes(sample_rate)[2]
-    p = (_stft(target.detach().double(), n_fft).abs() ** 2).numpy()
+    p = (_stft(target.detach().double().cpu(), n_fft).abs() ** 2).numpy()
     p = gaussian_filter(p, sigma=(0, smooth_bins, smooth_frames))
     floor = max(float(p.mean()), 1e-30) * 10 ** (-floor_db / 10)
     w = (p + floor) ** -exponent
@@ -95,7 +95,7 @@ def frame_weights(target: torch.Tensor, sample_rate: int, exponent: float, floor
     from scipy.ndimage import gaussian_filter1d
 
     n_fft = fft_sizes(sample_rate)[2]
-    p = (_stft(target.detach().double(), n_fft).abs() ** 2).numpy()
+    p = (_stft(target.detach().double().cpu(), n_fft).abs() ** 2).numpy()
     pt = p.sum(axis=-2, keepdims=True)
     if smooth_frames:
         pt = gaussian_filter1d(pt, smooth_frames, axis=-1)
@@ -150,7 +150,7 @@ class MaskedLoss:
     def __call__(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         key = (target.data_ptr(), tuple(target.shape))
         if key != self._key:
-            self._w = self.weights(target, self.sample_rate, self.exponent).to(y.dtype)
+            self._w = self.weights(target, self.sample_rate, self.exponent).to(device=y.device, dtype=y.dtype)
             self._norm = float((self._w * _stft(target.detach().to(y.dtype), self.n_fft).abs() ** 2).sum())
             self._key = key
         e = _stft(y - target, self.n_fft)
