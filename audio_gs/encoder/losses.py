@@ -73,17 +73,25 @@ def _stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     return torch.stft(x, n_fft, n_fft // 4, window=win, return_complex=True)
 
 
+def _target_power(target: torch.Tensor, sample_rate: int) -> np.ndarray:
+    """|STFT|^2 [C, bins, frames] of the target on the CPU, with the weighted losses' STFT."""
+    return (_stft(target.detach().double().cpu(), fft_sizes(sample_rate)[2]).abs() ** 2).numpy()
+
+
+def _inverse_power(p: np.ndarray, exponent: float, floor_db: float) -> np.ndarray:
+    """(p + floor) ** -exponent, the floor floor_db below p's mean."""
+    floor = max(float(p.mean()), 1e-30) * 10 ** (-floor_db / 10)
+    return (p + floor) ** -exponent
+
+
 def masking_weights(target: torch.Tensor, sample_rate: int, exponent: float, floor_db: float = 60.0,
                     smooth_frames: float = 1.5, smooth_bins: float = 2.0) -> torch.Tensor:
     """Weights W [C, bins, frames] of the masked loss: (smoothed target power + floor) ** -exponent,
     normalised to mean 1. exponent 0 gives plain L2; 1 equal error-to-signal ratio everywhere."""
     from scipy.ndimage import gaussian_filter
 
-    n_fft = fft_sizes(sample_rate)[2]
-    p = (_stft(target.detach().double().cpu(), n_fft).abs() ** 2).numpy()
-    p = gaussian_filter(p, sigma=(0, smooth_bins, smooth_frames))
-    floor = max(float(p.mean()), 1e-30) * 10 ** (-floor_db / 10)
-    w = (p + floor) ** -exponent
+    p = gaussian_filter(_target_power(target, sample_rate), sigma=(0, smooth_bins, smooth_frames))
+    w = _inverse_power(p, exponent, floor_db)
     return torch.as_tensor(w / w.mean())
 
 
@@ -94,13 +102,11 @@ def frame_weights(target: torch.Tensor, sample_rate: int, exponent: float, floor
     error-to-signal ratio in every frame (segmental SNR). Frames are the hops of the masked loss's STFT."""
     from scipy.ndimage import gaussian_filter1d
 
-    n_fft = fft_sizes(sample_rate)[2]
-    p = (_stft(target.detach().double().cpu(), n_fft).abs() ** 2).numpy()
+    p = _target_power(target, sample_rate)
     pt = p.sum(axis=-2, keepdims=True)
     if smooth_frames:
         pt = gaussian_filter1d(pt, smooth_frames, axis=-1)
-    floor = max(float(pt.mean()), 1e-30) * 10 ** (-floor_db / 10)
-    w = np.broadcast_to((pt + floor) ** -exponent, p.shape)
+    w = np.broadcast_to(_inverse_power(pt, exponent, floor_db), p.shape)
     return torch.as_tensor(np.ascontiguousarray(w / w.mean()))
 
 

@@ -70,7 +70,7 @@ def test_segmental_loss_counts_quiet_and_loud_frames_alike_where_l2_ignores_the_
     assert float(l2(quiet_err, x)) < 1e-3 * float(l2(loud_err, x))
 
 
-def test_weighted_norms_gram_is_the_gradient_of_their_loss():
+def test_weighted_norms_gram_is_a_positive_linear_form_and_weighs_the_quiet_half_more():
     sr = 8000
     x = loud_then_quiet(sr)
     r = 0.01 * np.random.default_rng(0).standard_normal(x.shape)
