@@ -41,9 +41,10 @@ from audio_gs.codec.quantize import (ALLOWED_BITS, ENV_STREAM, KINDS, LOG2_SIGMA
 from audio_gs.errors import AgsFormatError, AudioGSError
 
 MAGIC = b"\x89AGS"
-VERSION = 4  # the newest: 2 plus a noise envelope (written only for a file with one; else 2)
-BASE_VERSION = 2  # written for a file without a noise envelope; 1 (Gabor atoms only) is still read
-READABLE_VERSIONS = (1, 2, 4)  # 3 is the streamed container (audio_gs.codec.stream)
+VERSION = 5  # the newest: 4's layout (envelope optional) with energy-exact noise; written for files with noise
+ENVELOPE_VERSION = 4  # 2 plus a noise envelope, noise rendered as drawn (written only for such a model)
+BASE_VERSION = 2  # written for a file without noise (or with noise rendered as drawn and no envelope); 1 is still read
+READABLE_VERSIONS = (1, 2, 4, 5)  # 3 is the streamed container (audio_gs.codec.stream)
 METHOD_RANGE, METHOD_ZLIB, METHOD_LZMA = 0, 1, 2
 METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib", METHOD_LZMA: "lzma"}
 MODE_OFFSET, MODE_ZIGZAG = 0, 1
@@ -343,10 +344,11 @@ def _streams_for(n_channels: int) -> tuple[str, ...]:
 
 
 def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: QuantizedNoise | None = None,
-         noise_seed: int = 0, envelope: QuantizedEnvelope | None = None) -> bytes:
+         noise_seed: int = 0, envelope: QuantizedEnvelope | None = None, noise_exact: bool = True) -> bytes:
     """Bytes of an .ags file for quantized Gabor atoms and, optionally, quantized noise Gaussians with
-    the seed of their generator and a noise envelope (version 4; without one, version 2); method None
-    keeps the smallest payload."""
+    the seed of their generator and a noise envelope. Version 5 when there is noise to render
+    energy-exact; noise_exact False writes the older versions (4 with an envelope, else 2); without
+    noise, version 2. method None keeps the smallest payload."""
     k = len(q)
     kn = len(noise) if noise is not None else 0
     sr = int(q.sample_rate)
@@ -389,7 +391,7 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
 
     h = io.BytesIO()
     h.write(MAGIC)
-    version = VERSION if envelope is not None else BASE_VERSION
+    version = VERSION if kn and noise_exact else ENVELOPE_VERSION if envelope is not None else BASE_VERSION
     h.write(struct.pack("<BBBBI", version, 1 if q.stereo_mode == "ms" else 0, q.n_channels, best, sr))
     h.write(_uvarint(n_samples) + _uvarint(k))
     h.write(bytes(q.bits[kind] for kind in KINDS))
@@ -400,8 +402,10 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
     if kn:
         h.write(_uvarint(int(noise_seed)) + _svarint(noise.time_origin))
         h.write(struct.pack("<ffff", *noise.steps.as_tuple()))
-    if envelope is not None:  # version 4 (a version-4 file without an envelope would write hop 0 here)
+    if envelope is not None:  # versions 4 and 5
         h.write(_uvarint(envelope.hop) + _uvarint(envelope.band_hz) + struct.pack("<f", envelope.step_db))
+    elif version >= ENVELOPE_VERSION:  # version 5 without an envelope: hop 0
+        h.write(_uvarint(0))
     for c in codes:
         h.write(bytes([(c.mode << 4) | c.m]) + _svarint(c.lo) + _svarint(c.hi))
         if c.mode == MODE_ZIGZAG:
@@ -428,10 +432,10 @@ def _read_codes(r: _Reader, streams, k: int) -> list[_StreamCode]:
 
 
 def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
-    """(quantized atoms, n_samples, info) from .ags bytes (version 1, 2 or 4); AgsFormatError on anything invalid.
+    """(quantized atoms, n_samples, info) from .ags bytes (version 1, 2, 4 or 5); AgsFormatError on anything invalid.
 
     info: method (payload method name), header_bytes, payload_bytes, codes, noise (QuantizedNoise or
-    None), noise_seed and envelope (QuantizedEnvelope or None).
+    None), noise_seed, envelope (QuantizedEnvelope or None) and noise_exact (version 5).
     """
     if len(data) == 0:
         raise AgsFormatError("file is empty")
@@ -486,7 +490,7 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
                 raise AgsFormatError("corrupt header: noise quantizer step is not a positive number")
             noise_steps = NoiseSteps(*(float(v) for v in nsteps))
     env_hop, env_band, env_step, n_env = 0, 0, 0.0, 0
-    if version >= 4 and kn:
+    if version >= ENVELOPE_VERSION and kn:
         env_hop = r.uvarint("noise envelope hop", 1 << 32)
         if env_hop:
             env_band = r.uvarint("noise envelope band edge", 1 << 32)
@@ -553,7 +557,8 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
                                      symbols=symbols[ENV_STREAM])
     info = {"method": METHOD_NAMES[method], "header_bytes": header_bytes + 4, "payload_bytes": payload_len,
             "codes": {**ranges, **dict(zip(noise_streams, noise_codes)), **dict(zip(env_streams, env_codes))},
-            "version": version, "noise": noise, "noise_seed": noise_seed, "envelope": envelope}
+            "version": version, "noise": noise, "noise_seed": noise_seed, "envelope": envelope,
+            "noise_exact": version >= VERSION}
     return q, n_samples, info
 
 

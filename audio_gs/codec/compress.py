@@ -38,13 +38,15 @@ def encode(model: Model, *, bits_per_param: int = 8, bit_allocation: dict | None
     if model.noise_env is not None:
         qe = quantize_envelope(model.noise_env, sample_rate=model.sample_rate, n_samples=model.n_samples,
                                step_db=envelope_step_db)
-    return pack_checked(q, model.n_samples, method=method, noise=qn, noise_seed=model.noise_seed, envelope=qe)
+    return pack_checked(q, model.n_samples, method=method, noise=qn, noise_seed=model.noise_seed, envelope=qe,
+                        noise_exact=model.noise_exact)
 
 
 def pack_checked(q, n_samples: int, *, method: int | None = None, noise=None, noise_seed: int = 0,
-                 envelope=None) -> bytes:
+                 envelope=None, noise_exact: bool = True) -> bytes:
     """bitstream.pack, refusing (AudioGSError) a file the decoder's budget would refuse."""
-    data = bitstream.pack(q, n_samples, method, noise=noise, noise_seed=noise_seed, envelope=envelope)
+    data = bitstream.pack(q, n_samples, method, noise=noise, noise_seed=noise_seed, envelope=envelope,
+                          noise_exact=noise_exact)
     n_gauss = len(q) + (len(noise) if noise is not None else 0)
     try:
         if n_gauss <= budget.max_atoms(max(len(data) - bitstream.MAX_HEADER_BYTES, 0)):  # the payload is larger
@@ -84,7 +86,8 @@ def decode(data: bytes) -> Model:
     except MemoryError:
         raise AgsFormatError(OUT_OF_MEMORY) from None
     return Model(sample_rate=q.sample_rate, n_samples=n_samples, gabor=g, n_channels=q.n_channels,
-                 stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]), noise_env=env)
+                 stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]), noise_env=env,
+                 noise_exact=bool(info["noise_exact"]))
 
 
 def write_ags(path: str | Path, model: Model, **options) -> int:

@@ -103,7 +103,8 @@ class NoiseEnvelope:
 class Model:
     """A sound as the decoder sees it: its format and its Gaussians of both kinds (model channels).
     noise_seed seeds the generator that fills the noise Gaussians; noise_env, when set, shapes their
-    level in time above its band edge."""
+    level in time above its band edge; noise_exact renders them energy-exact (audio_gs.codec.noise;
+    False only for files of versions 2 and 4)."""
 
     sample_rate: int
     n_samples: int
@@ -113,6 +114,7 @@ class Model:
     noise: Noise = field(default_factory=Noise.empty)
     noise_seed: int = 0
     noise_env: NoiseEnvelope | None = None
+    noise_exact: bool = True
 
     @property
     def duration(self) -> float:

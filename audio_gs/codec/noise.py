@@ -13,6 +13,14 @@ E ||render||^2 = sum of the energies, for Gaussians inside the signal and the ba
 A noise envelope (audio_gs.codec.model.NoiseEnvelope) then scales each frame's coefficients above its
 band edge by its gain at the frame's centre.
 
+Energy-exact rendering (``exact=True``, files of version 5): a random realisation's energy in a cell
+scatters around its expectation (a band of a few bins in one 32 ms frame by tens of percent), and the
+ear (and PESQ's loudness per band and frame) hears that scatter as a wrong level. So the decoder
+analyses the noise it drew on a second, coarser tight frame (``ExactGrid``: sqrt-Hann frames twice
+the synthesis frame, half overlapping), sets each coefficient's magnitude to the square root of the
+cell's *expected* energy (known from the Gaussians through a fixed kernel, ``exact_kernel``), keeps
+its phase, and resynthesises. Older files (versions 2 and 4) render as drawn (``exact=False``).
+
 The random numbers come from numpy's PCG64 raw stream (stable across numpy versions) seeded by the
 file: frame m uses draws [2 B m, 2 B (m + 1)) (B = bins per frame), turned into normals by
 Box-Muller, so any block of output is rendered without the frames before it (the samples agree with
@@ -156,13 +164,162 @@ def envelope_bins(env: NoiseEnvelope, grid: Grid) -> np.ndarray:
     return np.arange(grid.n_bins) * grid.sample_rate / grid.n_fft >= env.band_hz
 
 
+EXACT_FRAMES = 2  # the energy-exact analysis frame: this many synthesis frames long (32 ms at 16 kHz)
+EXACT_BAND = 8  # kernel kept for analysis bins within this many bins of a synthesis bin's image (2 j)
+EXACT_MAX_GAIN = 16.0  # a drawn coefficient is raised by at most this factor (24 dB) per pass
+EXACT_PASSES = 4  # magnitude-setting passes (energy within about 3 % of the expected; 1 pass: about 10 % low)
+
+
+@dataclass(frozen=True)
+class ExactGrid:
+    """The analysis frame of energy-exact rendering: periodic sqrt-Hann frames of n samples, frame q
+    covering samples [(q - 1) hop, (q + 1) hop) with hop = n / 2 (a tight frame: sum_q w^2 = 1)."""
+
+    grid: Grid
+
+    @property
+    def n(self) -> int:
+        return EXACT_FRAMES * self.grid.n_fft
+
+    @property
+    def hop(self) -> int:
+        return self.n // 2
+
+    @property
+    def n_bins(self) -> int:
+        return self.n // 2 + 1
+
+    @property
+    def n_frames(self) -> int:
+        return (self.grid.n_samples - 1) // self.hop + 2 if self.grid.n_samples > 0 else 0
+
+    def window(self) -> np.ndarray:
+        k = np.arange(self.n)
+        return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * k / self.n))
+
+    @property
+    def ratio(self) -> int:
+        """Synthesis hops per analysis hop."""
+        return self.hop // self.grid.hop
+
+    @property
+    def reach(self) -> int:
+        """Synthesis frames l with |centre_l - centre_q| < reach * synthesis hop touch analysis frame q."""
+        return (self.grid.n_fft // 2 + self.n // 2) // self.grid.hop
+
+
+_KERNELS: dict = {}
+
+
+def exact_kernel(grid: Grid) -> np.ndarray:
+    """K [2 reach - 1, 2 EXACT_BAND + 1, synthesis bins]: the expected energy in analysis bin 2 j + b of
+    analysis frame q from unit energy in synthesis cell (frame l, bin j) with random phase, for
+    l's centre (l - n_pre) hop_s = q hop_a + d hop_s, d = -(reach - 1) .. reach - 1."""
+    key = (grid.sample_rate, grid.n_fft, grid.hop)
+    if key in _KERNELS:
+        return _KERNELS[key]
+    ex = ExactGrid(grid)
+    n_s, h_s, n_a = grid.n_fft, grid.hop, ex.n
+    bins = grid.n_bins
+    eye = np.eye(bins)
+    eye[0, 0] = eye[-1, -1] = 0.0  # the synthesis never draws DC or Nyquist
+    scale = n_s * n_s / (4.0 * h_s)  # coefficient variance per real part, per unit energy (render_noise_block)
+    frames = [np.fft.irfft(eye, n=n_s, axis=1) * grid.window()[None, :],
+              np.fft.irfft(1j * eye, n=n_s, axis=1) * grid.window()[None, :]]
+    wa = ex.window()
+    band = np.arange(-EXACT_BAND, EXACT_BAND + 1)
+    k_idx = 2 * np.arange(bins)[None, :] + band[:, None]  # [B, bins]
+    valid = (k_idx >= 0) & (k_idx < ex.n_bins)
+    out = np.zeros((2 * ex.reach - 1, band.size, bins))
+    for i, d in enumerate(range(-(ex.reach - 1), ex.reach)):
+        e = np.zeros((bins, ex.n_bins))
+        for fr in frames:  # cos and sin parts of the coefficient
+            seg = np.zeros((bins, n_a))
+            lo = n_a // 2 + d * h_s - n_s // 2  # the synthesis frame's first sample in the analysis frame
+            a, b = max(lo, 0), min(lo + n_s, n_a)
+            if b > a:
+                seg[:, a:b] = fr[:, a - lo:b - lo]
+            e += np.abs(np.fft.rfft(seg * wa[None, :], axis=1)) ** 2
+        out[i] = np.where(valid, np.take_along_axis(e * scale, np.clip(k_idx, 0, ex.n_bins - 1).T, axis=1).T, 0.0)
+    _KERNELS[key] = out
+    return out
+
+
+def expected_energy(energy: np.ndarray, grid: Grid, l0: int, q0: int, q1: int) -> np.ndarray:
+    """Expected |coefficient|^2 [q1 - q0, analysis bins] of analysis frames q0..q1-1 (ExactGrid) of the
+    noise whose synthesis cells l0, l0 + 1, ... have the expected energies `energy` [frames, bins]
+    (envelope gains included); cells outside `energy` count as empty."""
+    ex = ExactGrid(grid)
+    kern = exact_kernel(grid)
+    out = np.zeros((max(q1 - q0, 0), ex.n_bins))
+    bins = grid.n_bins
+    for i, d in enumerate(range(-(ex.reach - 1), ex.reach)):
+        ls = np.arange(q0, q1) * ex.ratio + grid.n_pre + d - l0  # row of `energy` for each analysis frame
+        ok = (ls >= 0) & (ls < energy.shape[0])
+        if not ok.any():
+            continue
+        e = np.zeros((ls.size, bins))
+        e[ok] = energy[ls[ok]]
+        for bi, b in enumerate(range(-EXACT_BAND, EXACT_BAND + 1)):
+            j0 = max(0, -(b // 2) if b < 0 else 0)
+            j1 = min(bins, (ex.n_bins - 1 - b) // 2 + 1)
+            if j1 > j0:
+                out[:, 2 * j0 + b:2 * (j1 - 1) + b + 1:2] += e[:, j0:j1] * kern[i, bi, j0:j1][None, :]
+    return out
+
+
+def _exact_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int, start: int,
+                 stop: int, envelope: NoiseEnvelope | None) -> np.ndarray:
+    """render_noise_block with each ExactGrid coefficient's magnitude set to its expected value, in
+    EXACT_PASSES passes (each resynthesis loses the part of the change that no signal has; the next pass
+    restores most of it). A pass reaches one frame further, so the block's frames are extended by
+    EXACT_PASSES - 1 on each side; samples outside the signal are zeroed after every pass."""
+    grid = Grid.for_signal(sample_rate, n_samples)
+    ex = ExactGrid(grid)
+    n_a, h_a = ex.n, ex.hop
+    q0 = max(0, start // h_a - (EXACT_PASSES - 1))
+    q1 = min(ex.n_frames, (stop - 1) // h_a + 2 + (EXACT_PASSES - 1))
+    base = (q0 - 1) * h_a  # sample index of buffer position 0; the buffer holds frames q0..q1-1
+    size = (q1 - q0 + 1) * h_a
+    a, b = max(0, base), min(n_samples, base + size)
+    raw = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, a, b, envelope, exact=False)
+    inside = np.zeros(size, bool)
+    inside[a - base:b - base] = True
+    idx = np.arange(q1 - q0)[:, None] * h_a + np.arange(n_a)[None, :]
+    w = ex.window()
+    l0 = max(0, q0 * ex.ratio + grid.n_pre - ex.reach + 1)  # synthesis frames touching these analysis frames
+    l1 = min(grid.n_frames, (q1 - 1) * ex.ratio + grid.n_pre + ex.reach)
+    out = np.zeros((n_channels, stop - start))
+    for c in range(n_channels):
+        energy = cell_energy(noise, grid, l0, l1, c)
+        if envelope is not None and energy.size:
+            energy[:, envelope_bins(envelope, grid)] *= envelope_gains(envelope, grid, l0, l1, c)[:, None] ** 2
+        energy[:, 0] = energy[:, -1] = 0.0
+        want = expected_energy(energy, grid, l0, q0, q1)
+        buf = np.zeros(size)
+        buf[a - base:b - base] = raw[c]
+        for _ in range(EXACT_PASSES):
+            spec = np.fft.rfft(buf[idx] * w[None, :], axis=1)
+            gain = np.sqrt(np.minimum(want / np.maximum(np.abs(spec) ** 2, 1e-300), EXACT_MAX_GAIN ** 2))
+            frames = np.fft.irfft(spec * gain, n=n_a, axis=1) * w[None, :]
+            buf = np.zeros(size)
+            buf[:size - h_a] += frames[:, :h_a].reshape(-1)
+            buf[h_a:] += frames[:, h_a:].reshape(-1)
+            buf[~inside] = 0.0
+        out[c] = buf[start - base:stop - base]
+    return out
+
+
 def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int,
-                       start: int, stop: int, envelope: NoiseEnvelope | None = None) -> np.ndarray:
+                       start: int, stop: int, envelope: NoiseEnvelope | None = None, exact: bool = True) -> np.ndarray:
     """Samples [start, stop) of the noise Gaussians, float64 [n_channels, stop - start] (model channels),
-    their coefficients above the envelope's band edge scaled frame by frame when an envelope is given."""
+    their coefficients above the envelope's band edge scaled frame by frame when an envelope is given;
+    energy-exact (module docstring) unless exact is False."""
     out = np.zeros((n_channels, max(stop - start, 0)))
     if len(noise) == 0 or stop <= start:
         return out
+    if exact:
+        return _exact_block(noise, sample_rate, n_samples, n_channels, seed, start, stop, envelope)
     grid = Grid.for_signal(sample_rate, n_samples)
     m0, m1 = frames_touching(grid, start, stop)
     if m1 <= m0:
@@ -193,14 +350,14 @@ def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channel
 
 
 def render_noise(noise: Noise, sample_rate: int, n_samples: int, n_channels: int = 1, seed: int = 0,
-                 block: int = 1 << 16, envelope: NoiseEnvelope | None = None) -> np.ndarray:
+                 block: int = 1 << 16, envelope: NoiseEnvelope | None = None, exact: bool = True) -> np.ndarray:
     """The whole signal of the noise Gaussians, float64 [n_channels, n_samples] (model channels),
     rendered block by block (scaled by the envelope when one is given)."""
     out = np.zeros((n_channels, n_samples))
     for start in range(0, n_samples, block):
         stop = min(start + block, n_samples)
         out[:, start:stop] = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, start, stop,
-                                                envelope)
+                                                envelope, exact)
     return out
 
 
@@ -221,9 +378,11 @@ def analyse(x: np.ndarray, grid: Grid) -> np.ndarray:
 def noise_work(noise: Noise, sample_rate: int, n_samples: int, n_channels: int = 1, block_size: int = 1 << 15) -> float:
     """Cell evaluations rendering the noise Gaussians costs at most (for the decoder's budget): the
     synthesis grid (frames x bins x channels) plus, per Gaussian, its support in frames (cut to the
-    signal) plus one block of frames, times the bins."""
+    signal) plus one block of frames, times the bins, plus the energy-exact kernel's taps."""
     grid = Grid.for_signal(sample_rate, n_samples)
     span = np.minimum(2 * SUPPORT_SIGMAS * np.exp(np.asarray(noise.log_st, np.float64)) * sample_rate / grid.hop + 1,
                       grid.n_frames)
     per_gaussian = (span + block_size / grid.hop) * grid.n_bins
-    return float(n_channels * grid.n_frames * grid.n_bins + per_gaussian.sum())
+    ex = ExactGrid(grid)  # energy-exact rendering: the expected energies through the kernel
+    exact = n_channels * ex.n_frames * (2 * ex.reach - 1) * (2 * EXACT_BAND + 1) * grid.n_bins
+    return float(n_channels * grid.n_frames * grid.n_bins + per_gaussian.sum() + exact)

@@ -177,7 +177,7 @@ class BlockRenderer:
 
             m = self.model
             y += render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start, stop,
-                                    m.noise_env)
+                                    m.noise_env, m.noise_exact)
         return y
 
     def block(self, j: int) -> np.ndarray:

@@ -162,8 +162,9 @@ def test_noise_fit_target_keys_reach_the_noise_fit_and_are_validated():
 
 
 def test_the_noise_envelope_is_written_counted_in_the_rate_and_follows_the_original():
-    """envelope_ms > 0: a version-4 file within 5 % of the target, decoded the same every time, whose
-    high band follows the original's energy in time more closely than without the envelope."""
+    """envelope_ms > 0: a file with an envelope within 5 % of the target, decoded the same every time, whose
+    high band follows the original's energy in time more closely than without the envelope (by 28 % of
+    the dB error with energy-exact noise, where the drawn noise's own scatter left more to correct)."""
     from audio_gs.encoder.noise_env import band_energy
 
     x = mixture(SR, 1.0) + noise_burst(SR, 1.0, start=0.3, length=0.05, amp=0.3, seed=4) \
@@ -171,7 +172,7 @@ def test_the_noise_envelope_is_written_counted_in_the_rate_and_follows_the_origi
     x = x[None].astype(np.float32)
     files = {ms: encode_signal(x, SR, _cfg(kbps=16.0, envelope_ms=ms, tonal_max_hz=3000), progress=False)[0].data
              for ms in (0.0, 8.0)}
-    assert files[0.0][4] == 2 and files[8.0][4] == 4
+    assert files[0.0][4] == files[8.0][4] == 5 and decode(files[0.0]).noise_env is None
     assert abs(8 * len(files[8.0]) / 1000 / 16.0 - 1) <= 0.05
     m = decode(files[8.0])
     assert m.noise_env is not None and m.noise_env.hop == 128 and m.noise_env.band_hz == 4000.0
@@ -182,7 +183,7 @@ def test_the_noise_envelope_is_written_counted_in_the_rate_and_follows_the_origi
         keep = ex > 1e-3 * ex.max()
         return float(np.abs(10 * np.log10((ey[keep] + 1e-12) / ex[keep])).mean())
 
-    assert err(files[8.0]) < 0.7 * err(files[0.0])
+    assert err(files[8.0]) < 0.8 * err(files[0.0])
 
 
 def test_envelope_keys_are_validated():
