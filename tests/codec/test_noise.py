@@ -48,15 +48,19 @@ def _exact_cells(x, grid):
     return np.abs(np.fft.rfft(pad[idx] * ex.window()[None, :], axis=1)) ** 2
 
 
+def _expected_of_random_noise():
+    """(noise, n_samples, grid, expected analysis-cell energies) of 12 random noise Gaussians in 1 s."""
+    noise = random_noise(12, seconds=1.0, seed=3)
+    grid = Grid.for_signal(SR, SR)
+    energy = cell_energy(noise, grid, 0, grid.n_frames)
+    energy[:, 0] = energy[:, -1] = 0.0
+    return noise, SR, grid, expected_energy(energy, grid, 0, 0, ExactGrid(grid).n_frames)
+
+
 def test_expected_energy_is_the_mean_of_drawn_noise_over_seeds():
     """The kernel's expected energies match the mean of 60 drawn realisations: in total within 2 %, and
     frame by frame (summed over bins, where the sampling error is ~1 %) within 4 % at the median."""
-    noise = random_noise(12, seconds=1.0, seed=3)
-    n = SR
-    grid = Grid.for_signal(SR, n)
-    energy = cell_energy(noise, grid, 0, grid.n_frames)
-    energy[:, 0] = energy[:, -1] = 0.0
-    want = expected_energy(energy, grid, 0, 0, ExactGrid(grid).n_frames)
+    noise, n, grid, want = _expected_of_random_noise()
     mean = np.mean([_exact_cells(render_noise(noise, SR, n, 1, s, exact=False)[0], grid) for s in range(60)], axis=0)
     assert mean.sum() == pytest.approx(want.sum(), rel=0.02)
     frames = want.sum(axis=1) > 0.01 * want.sum(axis=1).max()
@@ -66,12 +70,7 @@ def test_expected_energy_is_the_mean_of_drawn_noise_over_seeds():
 def test_energy_exact_noise_follows_its_expected_cells_far_closer_than_drawn_noise():
     """Cell by cell (the analysis frame, cells within 20 dB of the loudest), the energy-exact render's
     dB error against the expected energy is under half the drawn render's."""
-    noise = random_noise(12, seconds=1.0, seed=3)
-    n = SR
-    grid = Grid.for_signal(SR, n)
-    energy = cell_energy(noise, grid, 0, grid.n_frames)
-    energy[:, 0] = energy[:, -1] = 0.0
-    want = expected_energy(energy, grid, 0, 0, ExactGrid(grid).n_frames)
+    noise, n, grid, want = _expected_of_random_noise()
     loud = want > want.max() * 1e-2
     err = {exact: np.abs(10 * np.log10(_exact_cells(render_noise(noise, SR, n, 1, 5, exact=exact)[0], grid)[loud]
                                       / want[loud])).mean() for exact in (True, False)}
