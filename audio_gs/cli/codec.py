@@ -263,7 +263,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     env_bits = kinds.pop(ENV_STREAM, 0.0)
     tonal_bits = sum(b for kind, b in kinds.items() if not kind.startswith("noise_"))
     noise_bits = sum(b for kind, b in kinds.items() if kind.startswith("noise_"))
-    seed = (f", noise seed {info['noise_seed']}, " + ("energy-exact" if info["noise_exact"] else "as drawn")) if kn else ""
+    rendering = ("energy-exact, gated by the tonal part" if info["noise_gate"] else "energy-exact") \
+        if info["noise_exact"] else "as drawn"
+    seed = f", noise seed {info['noise_seed']}, {rendering}" if kn else ""
     lines = [
         f"{args.input}: .ags version {info['version']}, {len(data):,} bytes",
         f"  audio: {q.n_channels} channel(s){' (mid/side)' if q.stereo_mode == 'ms' else ''}, "

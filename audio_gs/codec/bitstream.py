@@ -41,10 +41,11 @@ from audio_gs.codec.quantize import (ALLOWED_BITS, ENV_STREAM, KINDS, LOG2_SIGMA
 from audio_gs.errors import AgsFormatError, AudioGSError
 
 MAGIC = b"\x89AGS"
-VERSION = 5  # the newest: 4's layout (envelope optional) with energy-exact noise; written for files with noise
+VERSION = 6  # the newest: 5's layout, its noise gated by the tonal part; written for files with noise
+EXACT_VERSION = 5  # 4's layout (envelope optional) with energy-exact noise, not gated
 ENVELOPE_VERSION = 4  # 2 plus a noise envelope, noise rendered as drawn (written only for such a model)
 BASE_VERSION = 2  # written for a file without noise (or with noise rendered as drawn and no envelope); 1 is still read
-READABLE_VERSIONS = (1, 2, 4, 5)  # 3 is the streamed container (audio_gs.codec.stream)
+READABLE_VERSIONS = (1, 2, 4, 5, 6)  # 3 is the streamed container (audio_gs.codec.stream)
 METHOD_RANGE, METHOD_ZLIB, METHOD_LZMA = 0, 1, 2
 METHOD_NAMES = {METHOD_RANGE: "range coder (constriction)", METHOD_ZLIB: "zlib", METHOD_LZMA: "lzma"}
 MODE_OFFSET, MODE_ZIGZAG = 0, 1
@@ -344,11 +345,13 @@ def _streams_for(n_channels: int) -> tuple[str, ...]:
 
 
 def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: QuantizedNoise | None = None,
-         noise_seed: int = 0, envelope: QuantizedEnvelope | None = None, noise_exact: bool = True) -> bytes:
+         noise_seed: int = 0, envelope: QuantizedEnvelope | None = None, noise_exact: bool = True,
+         noise_gate: bool = True) -> bytes:
     """Bytes of an .ags file for quantized Gabor atoms and, optionally, quantized noise Gaussians with
-    the seed of their generator and a noise envelope. Version 5 when there is noise to render
-    energy-exact; noise_exact False writes the older versions (4 with an envelope, else 2); without
-    noise, version 2. method None keeps the smallest payload."""
+    the seed of their generator and a noise envelope. Version 6 when there is noise to render
+    energy-exact and gated, 5 for energy-exact noise not gated (noise_gate False); noise_exact False
+    writes the older versions (4 with an envelope, else 2); without noise, version 2. method None keeps
+    the smallest payload."""
     k = len(q)
     kn = len(noise) if noise is not None else 0
     sr = int(q.sample_rate)
@@ -391,7 +394,10 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
 
     h = io.BytesIO()
     h.write(MAGIC)
-    version = VERSION if kn and noise_exact else ENVELOPE_VERSION if envelope is not None else BASE_VERSION
+    if kn and noise_exact:
+        version = VERSION if noise_gate else EXACT_VERSION
+    else:
+        version = ENVELOPE_VERSION if envelope is not None else BASE_VERSION
     h.write(struct.pack("<BBBBI", version, 1 if q.stereo_mode == "ms" else 0, q.n_channels, best, sr))
     h.write(_uvarint(n_samples) + _uvarint(k))
     h.write(bytes(q.bits[kind] for kind in KINDS))
@@ -402,9 +408,9 @@ def pack(q: QuantizedAtoms, n_samples: int, method: int | None = None, noise: Qu
     if kn:
         h.write(_uvarint(int(noise_seed)) + _svarint(noise.time_origin))
         h.write(struct.pack("<ffff", *noise.steps.as_tuple()))
-    if envelope is not None:  # versions 4 and 5
+    if envelope is not None:  # versions 4 to 6
         h.write(_uvarint(envelope.hop) + _uvarint(envelope.band_hz) + struct.pack("<f", envelope.step_db))
-    elif version >= ENVELOPE_VERSION:  # version 5 without an envelope: hop 0
+    elif version >= ENVELOPE_VERSION:  # versions 5 and 6 without an envelope: hop 0
         h.write(_uvarint(0))
     for c in codes:
         h.write(bytes([(c.mode << 4) | c.m]) + _svarint(c.lo) + _svarint(c.hi))
@@ -432,10 +438,11 @@ def _read_codes(r: _Reader, streams, k: int) -> list[_StreamCode]:
 
 
 def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
-    """(quantized atoms, n_samples, info) from .ags bytes (version 1, 2, 4 or 5); AgsFormatError on anything invalid.
+    """(quantized atoms, n_samples, info) from .ags bytes (version 1, 2, 4, 5 or 6); AgsFormatError on anything invalid.
 
     info: method (payload method name), header_bytes, payload_bytes, codes, noise (QuantizedNoise or
-    None), noise_seed, envelope (QuantizedEnvelope or None) and noise_exact (version 5).
+    None), noise_seed, envelope (QuantizedEnvelope or None), noise_exact (versions 5 and 6) and
+    noise_gate (version 6).
     """
     if len(data) == 0:
         raise AgsFormatError("file is empty")
@@ -558,7 +565,7 @@ def unpack(data: bytes) -> tuple[QuantizedAtoms, int, dict]:
     info = {"method": METHOD_NAMES[method], "header_bytes": header_bytes + 4, "payload_bytes": payload_len,
             "codes": {**ranges, **dict(zip(noise_streams, noise_codes)), **dict(zip(env_streams, env_codes))},
             "version": version, "noise": noise, "noise_seed": noise_seed, "envelope": envelope,
-            "noise_exact": version >= VERSION}
+            "noise_exact": version >= EXACT_VERSION, "noise_gate": version >= VERSION}
     return q, n_samples, info
 
 

@@ -39,14 +39,14 @@ def encode(model: Model, *, bits_per_param: int = 8, bit_allocation: dict | None
         qe = quantize_envelope(model.noise_env, sample_rate=model.sample_rate, n_samples=model.n_samples,
                                step_db=envelope_step_db)
     return pack_checked(q, model.n_samples, method=method, noise=qn, noise_seed=model.noise_seed, envelope=qe,
-                        noise_exact=model.noise_exact)
+                        noise_exact=model.noise_exact, noise_gate=model.noise_gate)
 
 
 def pack_checked(q, n_samples: int, *, method: int | None = None, noise=None, noise_seed: int = 0,
-                 envelope=None, noise_exact: bool = True) -> bytes:
+                 envelope=None, noise_exact: bool = True, noise_gate: bool = True) -> bytes:
     """bitstream.pack, refusing (AudioGSError) a file the decoder's budget would refuse."""
     data = bitstream.pack(q, n_samples, method, noise=noise, noise_seed=noise_seed, envelope=envelope,
-                          noise_exact=noise_exact)
+                          noise_exact=noise_exact, noise_gate=noise_gate)
     n_gauss = len(q) + (len(noise) if noise is not None else 0)
     try:
         if n_gauss <= budget.max_atoms(max(len(data) - bitstream.MAX_HEADER_BYTES, 0)):  # the payload is larger
@@ -87,7 +87,7 @@ def decode(data: bytes) -> Model:
         raise AgsFormatError(OUT_OF_MEMORY) from None
     return Model(sample_rate=q.sample_rate, n_samples=n_samples, gabor=g, n_channels=q.n_channels,
                  stereo_mode=q.stereo_mode, noise=noise, noise_seed=int(info["noise_seed"]), noise_env=env,
-                 noise_exact=bool(info["noise_exact"]))
+                 noise_exact=bool(info["noise_exact"]), noise_gate=bool(info["noise_gate"]))
 
 
 def write_ags(path: str | Path, model: Model, **options) -> int:

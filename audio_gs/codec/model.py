@@ -104,7 +104,8 @@ class Model:
     """A sound as the decoder sees it: its format and its Gaussians of both kinds (model channels).
     noise_seed seeds the generator that fills the noise Gaussians; noise_env, when set, shapes their
     level in time above its band edge; noise_exact renders them energy-exact (audio_gs.codec.noise;
-    False only for files of versions 2 and 4)."""
+    False only for files of versions 2 and 4); noise_gate removes their noise where the tonal part
+    already carries the cell (energy-exact noise only; False for files of version 5)."""
 
     sample_rate: int
     n_samples: int
@@ -115,6 +116,7 @@ class Model:
     noise_seed: int = 0
     noise_env: NoiseEnvelope | None = None
     noise_exact: bool = True
+    noise_gate: bool = True
 
     @property
     def duration(self) -> float:

@@ -168,6 +168,7 @@ EXACT_FRAMES = 2  # the energy-exact analysis frame: this many synthesis frames 
 EXACT_BAND = 8  # kernel kept for analysis bins within this many bins of a synthesis bin's image (2 j)
 EXACT_MAX_GAIN = 16.0  # a drawn coefficient is raised by at most this factor (24 dB) per pass
 EXACT_PASSES = 4  # magnitude-setting passes (energy within about 3 % of the expected; 1 pass: about 10 % low)
+GATE_DB = 6.0  # gated noise (version 6): removed where the tonal part exceeds its expected energy by this many dB
 
 
 @dataclass(frozen=True)
@@ -268,20 +269,34 @@ def expected_energy(energy: np.ndarray, grid: Grid, l0: int, q0: int, q1: int) -
     return out
 
 
+def exact_span(sample_rate: int, n_samples: int, start: int, stop: int) -> tuple[int, int]:
+    """Samples [a, b) of the tonal part that gated rendering of output samples [start, stop) reads."""
+    return _exact_frames(sample_rate, n_samples, start, stop, True)[2:]
+
+
+def _exact_frames(sample_rate: int, n_samples: int, start: int, stop: int, gated: bool) -> tuple[int, int, int, int]:
+    """(q0, q1, a, b): the ExactGrid frames q0..q1-1 that energy-exact rendering of samples [start, stop)
+    works on (a pass reaches one frame further, so EXACT_PASSES - 1 more on each side, one more when
+    gated) and the samples [a, b) they cover, cut to the signal."""
+    ex = ExactGrid(Grid.for_signal(sample_rate, n_samples))
+    margin = EXACT_PASSES - 1 + int(gated)
+    q0 = max(0, start // ex.hop - margin)
+    q1 = min(ex.n_frames, (stop - 1) // ex.hop + 2 + margin)
+    return q0, q1, max(0, (q0 - 1) * ex.hop), min(n_samples, q1 * ex.hop)
+
+
 def _exact_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int, start: int,
-                 stop: int, envelope: NoiseEnvelope | None) -> np.ndarray:
+                 stop: int, envelope: NoiseEnvelope | None, tonal: np.ndarray | None = None) -> np.ndarray:
     """render_noise_block with each ExactGrid coefficient's magnitude set to its expected value, in
     EXACT_PASSES passes (each resynthesis loses the part of the change that no signal has; the next pass
-    restores most of it). A pass reaches one frame further, so the block's frames are extended by
-    EXACT_PASSES - 1 on each side; samples outside the signal are zeroed after every pass."""
+    restores most of it), then gated when the tonal part over exact_span is given. A pass reaches one
+    frame further (_exact_frames); samples outside the signal are zeroed after every pass."""
     grid = Grid.for_signal(sample_rate, n_samples)
     ex = ExactGrid(grid)
     n_a, h_a = ex.n, ex.hop
-    q0 = max(0, start // h_a - (EXACT_PASSES - 1))
-    q1 = min(ex.n_frames, (stop - 1) // h_a + 2 + (EXACT_PASSES - 1))
+    q0, q1, a, b = _exact_frames(sample_rate, n_samples, start, stop, tonal is not None)
     base = (q0 - 1) * h_a  # sample index of buffer position 0; the buffer holds frames q0..q1-1
     size = (q1 - q0 + 1) * h_a
-    a, b = max(0, base), min(n_samples, base + size)
     raw = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, a, b, envelope, exact=False)
     inside = np.zeros(size, bool)
     inside[a - base:b - base] = True
@@ -306,20 +321,40 @@ def _exact_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int
             buf[:size - h_a] += frames[:, :h_a].reshape(-1)
             buf[h_a:] += frames[:, h_a:].reshape(-1)
             buf[~inside] = 0.0
+        if tonal is not None:
+            tbuf = np.zeros(size)
+            tbuf[a - base:b - base] = tonal[c]
+            buf = _gate(buf, tbuf, want, idx, w, h_a, inside)
         out[c] = buf[start - base:stop - base]
     return out
 
 
+def _gate(buf: np.ndarray, tbuf: np.ndarray, want: np.ndarray, idx: np.ndarray, w: np.ndarray, h_a: int,
+          inside: np.ndarray) -> np.ndarray:
+    """The noise `buf` with each ExactGrid coefficient removed where the tonal part `tbuf` carries more
+    than GATE_DB dB above the cell's expected noise energy `want`, then resynthesised."""
+    spec = np.fft.rfft(buf[idx] * w[None, :], axis=1)
+    tonal = np.abs(np.fft.rfft(tbuf[idx] * w[None, :], axis=1)) ** 2
+    frames = np.fft.irfft(spec * (tonal <= want * 10.0 ** (GATE_DB / 10.0)), n=idx.shape[1], axis=1) * w[None, :]
+    out = np.zeros(buf.size)
+    out[:buf.size - h_a] += frames[:, :h_a].reshape(-1)
+    out[h_a:] += frames[:, h_a:].reshape(-1)
+    out[~inside] = 0.0
+    return out
+
+
 def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int,
-                       start: int, stop: int, envelope: NoiseEnvelope | None = None, exact: bool = True) -> np.ndarray:
+                       start: int, stop: int, envelope: NoiseEnvelope | None = None, exact: bool = True,
+                       tonal: np.ndarray | None = None) -> np.ndarray:
     """Samples [start, stop) of the noise Gaussians, float64 [n_channels, stop - start] (model channels),
     their coefficients above the envelope's band edge scaled frame by frame when an envelope is given;
-    energy-exact (module docstring) unless exact is False."""
+    energy-exact (module docstring) unless exact is False; gated (module docstring) when the tonal part
+    over exact_span(...) is given as `tonal` [n_channels, b - a] (energy-exact only)."""
     out = np.zeros((n_channels, max(stop - start, 0)))
     if len(noise) == 0 or stop <= start:
         return out
     if exact:
-        return _exact_block(noise, sample_rate, n_samples, n_channels, seed, start, stop, envelope)
+        return _exact_block(noise, sample_rate, n_samples, n_channels, seed, start, stop, envelope, tonal)
     grid = Grid.for_signal(sample_rate, n_samples)
     m0, m1 = frames_touching(grid, start, stop)
     if m1 <= m0:
@@ -350,14 +385,20 @@ def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channel
 
 
 def render_noise(noise: Noise, sample_rate: int, n_samples: int, n_channels: int = 1, seed: int = 0,
-                 block: int = 1 << 16, envelope: NoiseEnvelope | None = None, exact: bool = True) -> np.ndarray:
+                 block: int = 1 << 16, envelope: NoiseEnvelope | None = None, exact: bool = True,
+                 tonal: np.ndarray | None = None) -> np.ndarray:
     """The whole signal of the noise Gaussians, float64 [n_channels, n_samples] (model channels),
-    rendered block by block (scaled by the envelope when one is given)."""
+    rendered block by block (scaled by the envelope when one is given; gated by the tonal part
+    [n_channels, n_samples] when one is given, energy-exact only)."""
     out = np.zeros((n_channels, n_samples))
     for start in range(0, n_samples, block):
         stop = min(start + block, n_samples)
+        t = None
+        if tonal is not None and exact:
+            a, b = exact_span(sample_rate, n_samples, start, stop)
+            t = np.asarray(tonal, np.float64).reshape(n_channels, -1)[:, a:b]
         out[:, start:stop] = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, start, stop,
-                                                envelope, exact)
+                                                envelope, exact, t)
     return out
 
 

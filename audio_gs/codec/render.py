@@ -171,13 +171,20 @@ class BlockRenderer:
 
     def render_range(self, start: int, stop: int) -> np.ndarray:
         """Model-channel samples [start, stop), float64 [C, stop - start]: the sum of every Gaussian kind."""
-        y = self.gabor.render_range(self.amp_cos, self.amp_sin, start, stop, precision=self.precision)
-        if self.noise is not None:
-            from audio_gs.codec.noise import render_noise_block
+        m = self.model
+        if self.noise is None:
+            return self.gabor.render_range(self.amp_cos, self.amp_sin, start, stop, precision=self.precision)
+        from audio_gs.codec.noise import exact_span, render_noise_block
 
-            m = self.model
-            y += render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start, stop,
-                                    m.noise_env, m.noise_exact)
+        tonal = None
+        if m.noise_exact and m.noise_gate:
+            a, b = exact_span(m.sample_rate, m.n_samples, start, stop)
+            tonal = self.gabor.render_range(self.amp_cos, self.amp_sin, a, b, precision=self.precision)
+            y = tonal[:, start - a:stop - a].copy()
+        else:
+            y = self.gabor.render_range(self.amp_cos, self.amp_sin, start, stop, precision=self.precision)
+        y += render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start, stop,
+                                m.noise_env, m.noise_exact, tonal)
         return y
 
     def block(self, j: int) -> np.ndarray:

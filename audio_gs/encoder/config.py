@@ -62,6 +62,7 @@ DEFAULTS: dict = {
     "noise_bands_per_erb": 2.0,  # frequency resolution of the noise fit's target
     "noise_smooth_frames": 1.5,  # time smoothing of the noise fit's target (Gaussian sigma, noise-grid hops)
     "noise_env_weight": 0.0,  # weight of the noise fit's envelope term (single frames, 4-ERB bands)
+    "noise_gate": True,  # the decoder removes the noise where the tonal part carries the cell (.ags version 6)
     "envelope_ms": 0.0,  # noise envelope: a gain on the noise above envelope_hz every this many ms (0 = none)
     "envelope_hz": 4000.0,  # its band edge (Hz)
     "envelope_gain_db": 0.0,  # the band's energy it aims at, relative to what the tonal part leaves of the original's
@@ -153,6 +154,8 @@ def validate(cfg: dict) -> dict:
         raise AudioGSError("config noise_smooth_frames must be a number of frames from 0 to 16")
     if not (_is_number(cfg["noise_env_weight"]) and 0 <= cfg["noise_env_weight"] <= 10):
         raise AudioGSError("config noise_env_weight must be a number from 0 to 10")
+    if not isinstance(cfg["noise_gate"], bool):
+        raise AudioGSError("config noise_gate must be true or false")
     if not (_is_number(cfg["envelope_ms"]) and (cfg["envelope_ms"] == 0 or 1 <= cfg["envelope_ms"] <= 1000)):
         raise AudioGSError("config envelope_ms must be 0 (no noise envelope) or a number of milliseconds from 1 to 1000")
     if not (_is_number(cfg["envelope_hz"]) and cfg["envelope_hz"] >= 0):

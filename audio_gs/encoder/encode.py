@@ -85,7 +85,7 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
             tonal = render_gabor(gabor, sr, n_samples, nc) if tonal is None else tonal
             envelope = envelope_for(target, tonal, dequantize_noise(qn), seed, sr, cfg)
         qe = quantize_envelope(envelope, sample_rate=sr, n_samples=n_samples, step_db=float(cfg["envelope_step_db"]))
-    data = bitstream.pack(q, n_samples, noise=qn, noise_seed=seed, envelope=qe)
+    data = bitstream.pack(q, n_samples, noise=qn, noise_seed=seed, envelope=qe, noise_gate=bool(cfg["noise_gate"]))
     from audio_gs.codec.compress import decode
 
     return data, decode(data), noise
@@ -94,14 +94,15 @@ def pack_model(atoms: Atoms, target: torch.Tensor, n_samples: int, cfg: dict, no
 def envelope_for(target: torch.Tensor, tonal: np.ndarray, noise: Noise, seed: int, sample_rate: int,
                  cfg: dict) -> NoiseEnvelope:
     """The noise envelope (audio_gs.encoder.noise_env) for the decoded noise Gaussians `noise` as the
-    decoder renders them with `seed`, given the decoded tonal part and the original, at cfg's hop
+    decoder renders them with `seed` (gated by the decoded tonal part when cfg["noise_gate"]), given that
+    tonal part and the original, at cfg's hop
     (envelope_ms), band edge (envelope_hz) and gain (envelope_gain_db)."""
     from audio_gs.codec.noise import render_noise
     from audio_gs.encoder.noise_env import fit_envelope
 
     x = np.asarray(target.detach().double().numpy())
     c, n = x.shape
-    rendered = render_noise(noise, sample_rate, n, c, seed)
+    rendered = render_noise(noise, sample_rate, n, c, seed, tonal=tonal if cfg["noise_gate"] else None)
     hop = max(1, int(round(float(cfg["envelope_ms"]) * sample_rate / 1000)))
     band = min(float(cfg["envelope_hz"]), sample_rate / 2 - 1)
     return fit_envelope(x, tonal, rendered, sample_rate, hop, band, float(cfg["envelope_gain_db"]))

@@ -257,6 +257,6 @@ def test_info_reports_the_noise_envelope_apart_from_the_noise_gaussians(tmp_path
                             noise_env=env))
     assert main(["info", str(path)]) == 0
     info = capsys.readouterr().out
-    assert ".ags version 5" in info and "noise envelope " in info and "energy-exact" in info
+    assert ".ags version 6" in info and "noise envelope " in info and "energy-exact, gated by the tonal part" in info
     assert "a gain every 64 samples (8.00 ms) on the noise above 2000 Hz, step 3 dB, 63 points" in info
     assert "    noise_env " not in info  # not counted as a noise Gaussian's parameter

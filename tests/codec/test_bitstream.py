@@ -244,7 +244,7 @@ def test_fuzzed_noise_files_with_valid_crc_fail_cleanly():
     assert errors > 30
 
 
-# ---- versions 4 and 5: the noise envelope, energy-exact noise ---------------------------------------
+# ---- versions 4 to 6: the noise envelope, energy-exact noise, gated noise ---------------------------
 
 def _enveloped(n_channels=1, mode="lr", hop=128, band=4000.0, seed=6) -> Model:
     m = _model(n_channels, 16000, mode, k=40, seed=seed)
@@ -257,14 +257,14 @@ def _enveloped(n_channels=1, mode="lr", hop=128, band=4000.0, seed=6) -> Model:
 
 @pytest.mark.parametrize("n_channels, mode", [(1, "lr"), (2, "ms")])
 @pytest.mark.parametrize("method", [bs.METHOD_RANGE, bs.METHOD_ZLIB, bs.METHOD_LZMA])
-@pytest.mark.parametrize("exact, version", [(True, 5), (False, 4)])
-def test_noise_envelope_round_trips_in_versions_4_and_5(n_channels, mode, method, exact, version):
+@pytest.mark.parametrize("exact, gate, version", [(True, True, 6), (True, False, 5), (False, False, 4)])
+def test_noise_envelope_round_trips_in_versions_4_to_6(n_channels, mode, method, exact, gate, version):
     m = _enveloped(n_channels, mode)
     qe = quantize_envelope(m.noise_env, sample_rate=m.sample_rate, n_samples=m.n_samples, step_db=2.0)
     data = bs.pack(_quantize(m), m.n_samples, method, noise=quantize_noise(m.noise, n_channels=n_channels),
-                   noise_seed=42, envelope=qe, noise_exact=exact)
+                   noise_seed=42, envelope=qe, noise_exact=exact, noise_gate=gate)
     got = decode(data)
-    assert data[4] == version and got.noise_env is not None and got.noise_exact is exact
+    assert data[4] == version and got.noise_env is not None and got.noise_exact is exact and got.noise_gate is gate
     assert (got.noise_env.hop, got.noise_env.band_hz) == (128, 4000.0)
     assert got.noise_env.gain_db.shape == m.noise_env.gain_db.shape
     assert np.abs(got.noise_env.gain_db - m.noise_env.gain_db).max() <= 1.0 + 1e-9  # half a step
@@ -272,13 +272,18 @@ def test_noise_envelope_round_trips_in_versions_4_and_5(n_channels, mode, method
 
 
 def test_the_version_follows_what_the_file_holds():
-    """No noise: version 2. Noise: version 5 (energy-exact), with or without an envelope; a model whose
-    noise renders as drawn (read from a version 2 or 4 file) is written back as version 2 or 4."""
+    """No noise: version 2. Noise: version 6 (energy-exact, gated), with or without an envelope; a model
+    whose noise is not gated (read from a version 5 file) is written back as version 5, one whose noise
+    renders as drawn (read from a version 2 or 4 file) as version 2 or 4."""
     m = _model(1, 16000, "lr", k=20)
     assert encode(m)[4] == 2
     m.noise = _noise(30)
     data = encode(m)
-    assert data[4] == 5 and decode(data).noise_env is None and decode(data).noise_exact
+    assert data[4] == 6 and decode(data).noise_env is None and decode(data).noise_exact and decode(data).noise_gate
+    m.noise_gate = False
+    v5 = encode(m)
+    assert v5[4] == 5 and decode(v5).noise_exact and not decode(v5).noise_gate and encode(decode(v5))[4] == 5
+    assert not np.array_equal(render(decode(v5)), render(decode(data)))  # the gate changes the noise
     m.noise_exact = False
     old = encode(m)
     assert old[4] == 2 and not decode(old).noise_exact

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from audio_gs.codec.model import Noise, NoiseEnvelope
-from audio_gs.codec.noise import (ExactGrid, Grid, analyse, cell_energy, envelope_gains, erb_to_hz, expected_energy,
-                                 hz_to_erb, ndtr, render_noise, render_noise_block)
+from audio_gs.codec.noise import (GATE_DB, ExactGrid, Grid, analyse, cell_energy, envelope_gains, erb_to_hz,
+                                 exact_span, expected_energy, hz_to_erb, ndtr, render_noise, render_noise_block)
 
 SR = 16000
 
@@ -101,6 +101,43 @@ def test_any_block_of_samples_renders_without_the_rest(block, exact):
     parts = np.concatenate([render_noise_block(n, SR, 2 * SR, 2, 5, a, min(a + block, 2 * SR), exact=exact)
                             for a in range(0, 2 * SR, block)], axis=1)
     assert np.allclose(parts, whole, rtol=0, atol=1e-12 * np.abs(whole).max())
+
+
+def _tone(freq, amp, n, sr=SR, n_channels=1):
+    return np.tile(amp * np.sin(2 * np.pi * freq * np.arange(n) / sr), (n_channels, 1))
+
+
+def test_the_gate_removes_the_noise_under_a_loud_tone_and_keeps_it_elsewhere():
+    """Gated noise (version 6): where the tonal part carries more than GATE_DB dB above a cell's expected
+    noise energy the noise is removed (here > 20 dB less of it within 60 Hz of a loud 1 kHz tone), and the
+    rest of the band keeps its energy (within 10 %); a quiet tone (below the noise) changes it by < 0.1 %."""
+    noise = one(energy=20.0, erb=hz_to_erb(1000.0), se=3.0, st=0.3)
+    n = 2 * SR
+    free = render_noise(noise, SR, n, 1, 7)[0]
+    loud = render_noise(noise, SR, n, 1, 7, tonal=_tone(1000.0, 0.5, n))[0]
+    quiet = render_noise(noise, SR, n, 1, 7, tonal=_tone(1000.0, 1e-4, n))[0]
+    f = np.fft.rfftfreq(n, 1 / SR)
+    spec = {k: np.abs(np.fft.rfft(v)) ** 2 for k, v in dict(free=free, loud=loud, quiet=quiet).items()}
+    near, away = np.abs(f - 1000) < 60, (np.abs(f - 1000) > 150) & (np.abs(f - 1000) < 600)
+    assert spec["loud"][near].sum() < 10 ** -2 * spec["free"][near].sum()
+    assert spec["loud"][away].sum() == pytest.approx(spec["free"][away].sum(), rel=0.1)
+    assert ((quiet - free) ** 2).sum() < 1e-3 * (free ** 2).sum()
+    assert GATE_DB > 0  # a tone must exceed the noise before the noise gives way
+
+
+@pytest.mark.parametrize("block", [1000, 4096])
+def test_a_gated_block_renders_without_the_rest(block):
+    n_s = 2 * SR
+    noise = random_noise(80, n_channels=2, seed=2)
+    tonal = _tone(700.0, 0.3, n_s, n_channels=2) + _tone(2500.0, 0.05, n_s, n_channels=2)
+    whole = render_noise(noise, SR, n_s, 2, 5, block=1 << 20, tonal=tonal)
+    parts = []
+    for a in range(0, n_s, block):
+        b = min(a + block, n_s)
+        lo, hi = exact_span(SR, n_s, a, b)
+        parts.append(render_noise_block(noise, SR, n_s, 2, 5, a, b, tonal=tonal[:, lo:hi]))
+    assert np.allclose(np.concatenate(parts, axis=1), whole, rtol=0, atol=1e-12 * np.abs(whole).max())
+    assert not np.allclose(whole, render_noise(noise, SR, n_s, 2, 5))
 
 
 def test_channels_render_independently():

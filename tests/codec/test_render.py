@@ -122,6 +122,27 @@ def test_blocks_of_the_grid_are_the_rendered_samples_and_other_ranges_agree():
         render_block(m, 0, m.n_samples + 1)
 
 
+@pytest.mark.parametrize("gate", [True, False])
+def test_gated_noise_renders_the_same_by_block_and_by_thread(gate):
+    """A model with noise Gaussians (gated by its tonal part, version 6, or not, version 5): the grid's
+    blocks, any other range and any number of threads give the same samples."""
+    from audio_gs.codec.model import Noise
+
+    rng = np.random.default_rng(4)
+    k = 60
+    noise = Noise(time=rng.random(k) * 8.0, erb=rng.random(k) * 25, log_st=np.log(0.01 + rng.random(k) * 0.1),
+                  log_se=np.log(0.5 + rng.random(k) * 2), log_energy=np.log(rng.random(k) * 50), channel=np.zeros(k, int))
+    m = Model(sample_rate=8000, n_samples=2 * BLOCK_SIZE + 500, noise=noise, noise_seed=3, noise_gate=gate,
+              gabor=random_gabor(200, sr=8000, seconds=8.3, seed=9, max_sigma=0.3))
+    full = render(m, threads=1)
+    assert np.array_equal(full, render(m, threads=2))
+    for j in range(3):
+        start, stop = j * BLOCK_SIZE, min((j + 1) * BLOCK_SIZE, m.n_samples)
+        assert np.array_equal(render_block(m, start, stop), full[:, start:stop])
+    a, b = BLOCK_SIZE - 777, BLOCK_SIZE + 1234
+    assert err_db(render_block(m, a, b), full[:, a:b]) < -100
+
+
 def test_a_non_finite_rendered_sample_is_a_format_error():
     k = 3  # float32 amplitudes near their maximum overflow the float32 block sum
     g = Gabor(time=np.full(k, 0.05), freq=np.full(k, 100.0), log_sigma=np.full(k, math.log(0.01)), chirp=np.zeros(k),

@@ -172,7 +172,7 @@ def test_the_noise_envelope_is_written_counted_in_the_rate_and_follows_the_origi
     x = x[None].astype(np.float32)
     files = {ms: encode_signal(x, SR, _cfg(kbps=16.0, envelope_ms=ms, tonal_max_hz=3000), progress=False)[0].data
              for ms in (0.0, 8.0)}
-    assert files[0.0][4] == files[8.0][4] == 5 and decode(files[0.0]).noise_env is None
+    assert files[0.0][4] == files[8.0][4] == 6 and decode(files[0.0]).noise_env is None
     assert abs(8 * len(files[8.0]) / 1000 / 16.0 - 1) <= 0.05
     m = decode(files[8.0])
     assert m.noise_env is not None and m.noise_env.hop == 128 and m.noise_env.band_hz == 4000.0
