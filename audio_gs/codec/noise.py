@@ -21,6 +21,11 @@ the synthesis frame, half overlapping), sets each coefficient's magnitude to the
 cell's *expected* energy (known from the Gaussians through a fixed kernel, ``exact_kernel``), keeps
 its phase, and resynthesises. Older files (versions 2 and 4) render as drawn (``exact=False``).
 
+Gated noise (files of version 6): one more pass on the same frame removes the noise from every cell
+where the decoded tonal part carries more than GATE_DB dB above the cell's expected noise energy, so
+the noise fills the holes the tonal atoms leave instead of roughening what they already carry
+(``tonal`` given; the renderer passes its own tonal part over ``exact_span``).
+
 The random numbers come from numpy's PCG64 raw stream (stable across numpy versions) seeded by the
 file: frame m uses draws [2 B m, 2 B (m + 1)) (B = bins per frame), turned into normals by
 Box-Muller, so any block of output is rendered without the frames before it (the samples agree with

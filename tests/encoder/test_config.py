@@ -46,6 +46,7 @@ def test_shipped_configs_are_valid():
     ("num_gaussians: 0\n", "num_gaussians"),
     ("lr: -1\n", "lr"),
     ("add_gaussians_steps: 100\n", "add_gaussians_steps"),
+    ("noise_gate: 1\n", "noise_gate must be true or false"),
     ("[1, 2]\n", "mapping"),
     ("a: [\n", "invalid YAML"),
 ])
