@@ -321,31 +321,26 @@ def _exact_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int
         for _ in range(EXACT_PASSES):
             spec = np.fft.rfft(buf[idx] * w[None, :], axis=1)
             gain = np.sqrt(np.minimum(want / np.maximum(np.abs(spec) ** 2, 1e-300), EXACT_MAX_GAIN ** 2))
-            frames = np.fft.irfft(spec * gain, n=n_a, axis=1) * w[None, :]
-            buf = np.zeros(size)
-            buf[:size - h_a] += frames[:, :h_a].reshape(-1)
-            buf[h_a:] += frames[:, h_a:].reshape(-1)
-            buf[~inside] = 0.0
-        if tonal is not None:
+            buf = _resynthesise(spec * gain, w, h_a, inside)
+        if tonal is not None:  # gated: one more pass, keeping the cells where the tonal part leaves a hole
             tbuf = np.zeros(size)
             tbuf[a - base:b - base] = tonal[c]
-            buf = _gate(buf, tbuf, want, idx, w, h_a, inside)
+            spec = np.fft.rfft(buf[idx] * w[None, :], axis=1)
+            carried = np.abs(np.fft.rfft(tbuf[idx] * w[None, :], axis=1)) ** 2 > want * 10.0 ** (GATE_DB / 10.0)
+            buf = _resynthesise(np.where(carried, 0.0, spec), w, h_a, inside)
         out[c] = buf[start - base:stop - base]
     return out
 
 
-def _gate(buf: np.ndarray, tbuf: np.ndarray, want: np.ndarray, idx: np.ndarray, w: np.ndarray, h_a: int,
-          inside: np.ndarray) -> np.ndarray:
-    """The noise `buf` with each ExactGrid coefficient removed where the tonal part `tbuf` carries more
-    than GATE_DB dB above the cell's expected noise energy `want`, then resynthesised."""
-    spec = np.fft.rfft(buf[idx] * w[None, :], axis=1)
-    tonal = np.abs(np.fft.rfft(tbuf[idx] * w[None, :], axis=1)) ** 2
-    frames = np.fft.irfft(spec * (tonal <= want * 10.0 ** (GATE_DB / 10.0)), n=idx.shape[1], axis=1) * w[None, :]
-    out = np.zeros(buf.size)
-    out[:buf.size - h_a] += frames[:, :h_a].reshape(-1)
-    out[h_a:] += frames[:, h_a:].reshape(-1)
-    out[~inside] = 0.0
-    return out
+def _resynthesise(spec: np.ndarray, w: np.ndarray, h_a: int, inside: np.ndarray) -> np.ndarray:
+    """Samples of ExactGrid coefficients spec [frames, bins]: inverse FFT, window, overlap-add at hop
+    h_a, zero where `inside` is False (outside the signal)."""
+    frames = np.fft.irfft(spec, n=w.size, axis=1) * w[None, :]
+    buf = np.zeros(inside.size)
+    buf[:inside.size - h_a] += frames[:, :h_a].reshape(-1)
+    buf[h_a:] += frames[:, h_a:].reshape(-1)
+    buf[~inside] = 0.0
+    return buf
 
 
 def render_noise_block(noise: Noise, sample_rate: int, n_samples: int, n_channels: int, seed: int,
