@@ -391,12 +391,13 @@ def render_noise(noise: Noise, sample_rate: int, n_samples: int, n_channels: int
     rendered block by block (scaled by the envelope when one is given; gated by the tonal part
     [n_channels, n_samples] when one is given, energy-exact only)."""
     out = np.zeros((n_channels, n_samples))
+    tonal = np.asarray(tonal, np.float64).reshape(n_channels, -1) if tonal is not None and exact else None
     for start in range(0, n_samples, block):
         stop = min(start + block, n_samples)
         t = None
-        if tonal is not None and exact:
+        if tonal is not None:
             a, b = exact_span(sample_rate, n_samples, start, stop)
-            t = np.asarray(tonal, np.float64).reshape(n_channels, -1)[:, a:b]
+            t = tonal[:, a:b]
         out[:, start:stop] = render_noise_block(noise, sample_rate, n_samples, n_channels, seed, start, stop,
                                                 envelope, exact, t)
     return out

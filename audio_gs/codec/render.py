@@ -172,19 +172,19 @@ class BlockRenderer:
     def render_range(self, start: int, stop: int) -> np.ndarray:
         """Model-channel samples [start, stop), float64 [C, stop - start]: the sum of every Gaussian kind."""
         m = self.model
-        if self.noise is None:
-            return self.gabor.render_range(self.amp_cos, self.amp_sin, start, stop, precision=self.precision)
-        from audio_gs.codec.noise import exact_span, render_noise_block
+        gated = self.noise is not None and m.noise_exact and m.noise_gate
+        a, b = start, stop
+        if gated:  # the gate reads the tonal part over the noise's analysis margins too
+            from audio_gs.codec.noise import exact_span
 
-        tonal = None
-        if m.noise_exact and m.noise_gate:
             a, b = exact_span(m.sample_rate, m.n_samples, start, stop)
-            tonal = self.gabor.render_range(self.amp_cos, self.amp_sin, a, b, precision=self.precision)
-            y = tonal[:, start - a:stop - a].copy()
-        else:
-            y = self.gabor.render_range(self.amp_cos, self.amp_sin, start, stop, precision=self.precision)
-        y += render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start, stop,
-                                m.noise_env, m.noise_exact, tonal)
+        tonal = self.gabor.render_range(self.amp_cos, self.amp_sin, a, b, precision=self.precision)
+        y = tonal[:, start - a:stop - a]
+        if self.noise is not None:
+            from audio_gs.codec.noise import render_noise_block
+
+            y = y + render_noise_block(self.noise, m.sample_rate, m.n_samples, m.n_channels, m.noise_seed, start,
+                                       stop, m.noise_env, m.noise_exact, tonal if gated else None)
         return y
 
     def block(self, j: int) -> np.ndarray:

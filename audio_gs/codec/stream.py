@@ -4,7 +4,7 @@ that is still being written.
 
     header  magic \\x89AGS, version 3, flags 0, channels C, 0, sample rate (u32), CRC32 of these 12 bytes
     block   body length L (u32, > 0), first sample S (u64), samples final after it D (u64), CRC32 of these
-            20 bytes; then L bytes: a complete .ags file, version 2 or 5 (its own header, payload and CRC)
+            20 bytes; then L bytes: a complete .ags file, version 2, 5 or 6 (its own header, payload and CRC)
             whose atoms are placed at sample S of the stream
     end     L = 0, S = 0, D = the stream's length in samples, CRC32
 
@@ -47,7 +47,7 @@ def stream_header(sample_rate: int, n_channels: int) -> bytes:
 
 
 def block_record(start: int, final: int, body: bytes) -> bytes:
-    """One block: an .ags body (version 2, or 5 with noise) placed at sample `start`; samples before `final` are complete after it."""
+    """One block: an .ags body (version 2, or 5 or 6 with noise) placed at sample `start`; samples before `final` are complete after it."""
     if not body:
         raise ValueError("a block needs a body")
     head = _BLOCK.pack(len(body), int(start), int(final))
